@@ -1,0 +1,66 @@
+# ringwatch top-level Makefile.
+#   make          build host binaries (build/rel/bin)
+#   make kit      fetch + unpack the Debian guest kernel, build the initramfs
+#   make test     everything: unit (ASan/UBSan), short fuzz runs, e2e in real guests
+#   make demo     build what is missing, boot the demo guest, show its state
+#   make fuzz     long fuzz runs (FUZZ_SECONDS per target)
+#   make bench    benchmarks, printing ratios measured side by side
+# All outputs go to build/ (BUILD is not configurable: scripts rely on it).
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD := $(TOP)/build
+KIT_FLAVOR ?= cloud-amd64
+KIT := $(BUILD)/kit/$(KIT_FLAVOR)
+FUZZ_SECONDS ?= 300
+DEPS_STAMP := $(BUILD)/.deps-installed
+SUBMAKE = $(MAKE) --no-print-directory -f $(TOP)/mk/build.mk
+
+export KIT_FLAVOR
+
+.PHONY: all deps build build-asan build-fuzz kit payloads test unit-test e2e-test \
+	fuzz-smoke fuzz bench demo clean distclean
+
+all: build
+
+# Re-run the installer whenever it changes; it is cheap when nothing is missing.
+$(DEPS_STAMP): $(TOP)/scripts/install-deps
+	$(TOP)/scripts/install-deps
+	@mkdir -p $(BUILD) && touch $@
+deps: $(DEPS_STAMP)
+
+build: $(DEPS_STAMP)
+	+$(SUBMAKE) VARIANT=rel bins e2e bench
+build-asan: $(DEPS_STAMP)
+	+$(SUBMAKE) VARIANT=asan bins unit
+build-fuzz: $(DEPS_STAMP)
+	+$(SUBMAKE) VARIANT=fuzz fuzz
+
+kit: build
+	$(TOP)/scripts/mkkit $(KIT_FLAVOR) $(KIT)
+
+payloads: kit
+	$(TOP)/scripts/build-payloads $(KIT) $(BUILD)/payloads
+
+test: build build-asan build-fuzz kit payloads
+	$(TOP)/tests/run-all
+
+unit-test: build-asan
+	RW_ONLY=unit $(TOP)/tests/run-all
+e2e-test: build kit payloads
+	RW_ONLY=e2e $(TOP)/tests/run-all
+fuzz-smoke: build-fuzz
+	RW_ONLY=fuzz $(TOP)/tests/run-all
+
+fuzz: build-fuzz
+	$(TOP)/tests/fuzz/run $(FUZZ_SECONDS)
+
+bench: build kit payloads
+	$(TOP)/tests/bench/run
+
+demo: build kit payloads
+	$(TOP)/scripts/demo
+
+clean:
+	rm -rf $(BUILD)/rel $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/payloads
+distclean:
+	rm -rf $(BUILD)
