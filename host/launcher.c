@@ -295,10 +295,12 @@ static void build_argv(const struct rw_vm_config *cfg, const struct rw_vm *vm,
 	add_arg(a, "-serial");
 	add_arg(a, "file:%s", vm->serial_log);
 	if (cfg->command_shell) {
+		add_arg(a, "-device");
+		add_arg(a, "virtio-serial-pci,id=rwvser");
 		add_arg(a, "-chardev");
 		add_arg(a, "socket,id=rwcmd,path=%s,server=on,wait=off", vm->cmd_path);
-		add_arg(a, "-serial");
-		add_arg(a, "chardev:rwcmd");
+		add_arg(a, "-device");
+		add_arg(a, "virtserialport,bus=rwvser.0,chardev=rwcmd,name=org.ringwatch.cmd");
 	}
 	add_arg(a, "-qmp");
 	add_arg(a, "unix:%s,server=on,wait=off", vm->qmp_path);
@@ -696,7 +698,7 @@ static int cmd_read_until(int fd, const char *marker, long long deadline, char *
 	}
 }
 
-/* Make sure a shell is reading ttyS1: ping until it answers. */
+/* Make sure the guest shell is reading its port: ping until it answers. */
 static int cmd_sync(struct rw_vm *vm, long long deadline, char *err, size_t errlen)
 {
 	char marker[64], line[128];

@@ -2,7 +2,7 @@
 /*
  * QEMU launcher: boots a guest whose RAM another process (ringwatchd, a test)
  * can map, with a QMP socket, the serial console in a log file, an optional
- * command shell on the second serial port and an optional virtio-vsock device.
+ * command shell on a virtio-serial port and an optional virtio-vsock device.
  *
  * QEMU dies with the process that launched it (PR_SET_PDEATHSIG), so no exit
  * path leaves an orphan; rw_vm_stop() is the clean path and removes the run
@@ -35,7 +35,7 @@ struct rw_vm_config {
 	unsigned int memory_mib;	/* default 512 */
 	enum rw_accel accel;		/* RW_ACCEL_AUTO: calibrate / RINGWATCH_ACCEL */
 	bool kaslr;			/* false adds "nokaslr" */
-	bool command_shell;		/* shell on ttyS1, reachable through rw_vm_exec() */
+	bool command_shell;		/* guest shell on a virtio-serial port, for rw_vm_exec() */
 	enum rw_vsock_mode vsock;
 	uint32_t guest_cid;		/* for both vsock modes */
 	const char *vhost_user_socket;	/* backend socket for RW_VSOCK_VHOST_USER */
@@ -55,7 +55,7 @@ struct rw_vm {
 	uint64_t ram_size;
 	enum rw_accel accel;
 	char accel_reason[256];		/* why this accelerator was chosen */
-	int cmd_fd;			/* connection to the ttyS1 shell, or -1 */
+	int cmd_fd;			/* connection to the guest command shell, or -1 */
 	unsigned int cmd_serial;	/* command counter for rw_vm_exec markers */
 	bool kaslr;
 	char machine[16];
