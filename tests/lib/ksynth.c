@@ -132,8 +132,15 @@ static uint8_t *zstd_buf(const uint8_t *src, size_t len, size_t *outlen)
 	uint8_t *o = malloc(cap);
 	if (!o)
 		return NULL;
-	size_t r = ZSTD_compress(o, cap, src, len, 19);
-	if (ZSTD_isError(r)) {
+	/* With a content checksum, as the zstd CLI the kernel build uses. */
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t r = c ? ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1) : 1;
+	if (c && !ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 19);
+	if (c && !ZSTD_isError(r))
+		r = ZSTD_compress2(c, o, cap, src, len);
+	ZSTD_freeCCtx(c);
+	if (!c || ZSTD_isError(r)) {
 		free(o);
 		return NULL;
 	}
@@ -369,4 +376,29 @@ uint8_t *ksynth_kallsyms(const struct ksynth_sym *syms, size_t n, enum ksynth_la
 		return NULL;
 	*outlen = b.len;
 	return b.p;
+}
+
+size_t ksynth_note_build_id(const uint8_t *elf, size_t len, uint8_t id[20])
+{
+	static const uint8_t pat[] = {4, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 'G', 'N', 'U', 0};
+	Elf64_Ehdr eh;
+	if (len < sizeof(eh))
+		return 0;
+	memcpy(&eh, elf, sizeof(eh));
+	if (eh.e_shoff > len || (size_t)eh.e_shnum * sizeof(Elf64_Shdr) > len - eh.e_shoff)
+		return 0;
+	size_t hits = 0;
+	for (size_t i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr sh;
+		memcpy(&sh, elf + eh.e_shoff + i * sizeof(sh), sizeof(sh));
+		if (sh.sh_type != SHT_NOTE || sh.sh_offset > len || sh.sh_size > len - sh.sh_offset)
+			continue;
+		for (size_t o = 0; o + sizeof(pat) + 20 <= sh.sh_size; o += 4)
+			if (memcmp(elf + sh.sh_offset + o, pat, sizeof(pat)) == 0) {
+				if (!hits)
+					memcpy(id, elf + sh.sh_offset + o + sizeof(pat), 20);
+				hits++;
+			}
+	}
+	return hits;
 }

@@ -37,4 +37,9 @@ enum ksynth_layout {
 uint8_t *ksynth_kallsyms(const struct ksynth_sym *syms, size_t n, enum ksynth_layout layout,
 			 uint64_t relative_base, size_t lead, size_t *outlen);
 
+/* Independent of vmi/: the 20-byte GNU build ID from the SHT_NOTE sections
+ * of an ELF64 image, found by walking the section headers and matching the
+ * note's byte pattern. Returns the number of matching notes (1 expected). */
+size_t ksynth_note_build_id(const uint8_t *elf, size_t len, uint8_t id[20]);
+
 #endif
