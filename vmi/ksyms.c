@@ -553,9 +553,10 @@ static int decode_all(const uint8_t *b, const struct tokens *t, const struct nam
 int vmi_ksyms_from_kallsyms(const void *buf, size_t len, struct vmi_ksyms **out,
 			    struct vmi_kallsyms_layout *layout, char *err, size_t errlen)
 {
+	if (out)
+		*out = NULL;
 	if (!buf || !out)
 		return fail(err, errlen, VMI_KSYMS_E_ARG, "NULL argument");
-	*out = NULL;
 	const uint8_t *b = buf;
 	int found_tokens = 0, found_names = 0;
 	struct tokens t;
