@@ -124,7 +124,9 @@ static char *read_line(struct rw_qmp *qmp, long long deadline, char *err,
 		if (got < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (got < 0) {
-			set_err(err, errlen, "QMP read: %s", strerror(errno));
+			set_err(err, errlen, "QMP %s: %s",
+				errno == ECONNRESET ? "connection closed by QEMU on read" : "read",
+				strerror(errno));
 			return NULL;
 		}
 		if (got == 0) {
@@ -143,7 +145,9 @@ static int write_all(int fd, const char *p, size_t n, char *err, size_t errlen)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			set_err(err, errlen, "QMP write: %s", strerror(errno));
+			set_err(err, errlen, "QMP %s: %s",
+				errno == EPIPE || errno == ECONNRESET ?
+				"connection closed by QEMU on write" : "write", strerror(errno));
 			return -1;
 		}
 		p += w;
