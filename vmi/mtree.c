@@ -91,7 +91,7 @@ static bool take_lit(struct line *l, const char *s)
 
 struct range_line {
 	uint64_t start, last;
-	bool is_ram;
+	bool is_ram, is_rom;
 	struct line name;
 	uint64_t offset;
 };
@@ -121,6 +121,7 @@ static bool parse_range_line(struct line l, struct range_line *r)
 	if (t + 1 >= l.len)
 		return false;
 	r->is_ram = (t == 3 && memcmp(l.p, "ram", 3) == 0);
+	r->is_rom = (t == 3 && memcmp(l.p, "rom", 3) == 0);
 	l.p += t + 2;
 	l.len -= t + 2;
 	if (!take_lit(&l, " "))
@@ -167,6 +168,7 @@ int vmi_mtree_parse_ram(const char *text, size_t len, const char *ram_name,
 		memcpy(chosen, ram_name, strlen(ram_name) + 1);
 
 	int systems = 0;
+	bool saw_ram = false; /* a ROM-only region (pc.bios) is not RAM */
 	bool in_system = false, first_in_view = false;
 	uint64_t prev_last = 0;
 	size_t lineno = 0, count = 0;
@@ -224,11 +226,19 @@ int vmi_mtree_parse_ram(const char *text, size_t len, const char *ram_name,
 			memcpy(chosen, r.name.p, r.name.len);
 			chosen[r.name.len] = '\0';
 		}
-		if (!r.is_ram || !name_eq(r.name, chosen))
+		/* "rom" pieces of the main RAM region are RAM the guest mapped
+		 * read-only (PAM-shadowed BIOS areas below 1 MiB): still RAM. */
+		if (!(r.is_ram || r.is_rom) || !name_eq(r.name, chosen))
 			continue;
 		if (r.offset + (size - 1) < r.offset)
 			return vmi_seterr(err, errlen, VMI_MTREE_E_LAYOUT,
 					  "line %zu: offset + size overflows", lineno);
+		saw_ram = saw_ram || r.is_ram;
+		if (count && out[count - 1].gpa + out[count - 1].size == r.start &&
+		    out[count - 1].offset + out[count - 1].size == r.offset) {
+			out[count - 1].size += size; /* continues the previous range */
+			continue;
+		}
 		if (count == max)
 			return vmi_seterr(err, errlen, VMI_MTREE_E_TOO_MANY,
 					  "more than %zu RAM ranges", max);
@@ -241,7 +251,7 @@ int vmi_mtree_parse_ram(const char *text, size_t len, const char *ram_name,
 	if (systems == 0)
 		return vmi_seterr(err, errlen, VMI_MTREE_E_NO_SYSTEM,
 				  "no \"Root memory region: system\" flat view");
-	if (count == 0)
+	if (count == 0 || !saw_ram)
 		return vmi_seterr(err, errlen, VMI_MTREE_E_NO_RAM, "no ram range named \"%s\"",
 				  chosen[0] ? chosen : "(auto)");
 	*n = count;

@@ -11,8 +11,10 @@
  *     0000000100000000-000000015fffffff (prio 0, ram): mem @00000000c0000000 KVM
  * The name is the terminal memory region (the backend id for
  * -machine memory-backend=ID, "pc.ram" for legacy -m); "@OFF" is the offset
- * inside it (absent = 0). Only type "ram" counts ("rom", "i/o", "ramd",
- * "nv-ram"... do not).
+ * inside it (absent = 0). Types "ram" and "rom" of that region count (a
+ * booted guest shows PAM-shadowed BIOS areas below 1 MiB as "rom" pieces of
+ * main RAM); "i/o", "ramd", "nv-ram"... and other regions do not. Ranges that
+ * continue each other in both gpa and offset are merged.
  *
  * The text comes from QEMU, not the guest, but is parsed defensively: bounded
  * sizes, strict hex, no overflow, ranges sorted and non-overlapping.
