@@ -100,6 +100,8 @@ int vmi_mem_read(const struct vmi_mem *m, uint64_t gpa, void *buf, size_t len)
 		return 0;
 	if (gpa + (len - 1) < gpa)
 		return VMI_MEM_E_HOLE;
+	if (m->ops && m->ops->read)
+		return m->ops->read(m, gpa, buf, len);
 	long i = region_find(m, gpa);
 	if (i < 0)
 		return VMI_MEM_E_HOLE;
@@ -146,6 +148,10 @@ int vmi_mem_direct(const struct vmi_mem *m, uint64_t gpa, size_t len, const void
 		return VMI_MEM_E_ARG;
 	if (gpa + (len - 1) < gpa)
 		return VMI_MEM_E_HOLE;
+	if (m->ops && m->ops->direct)
+		return m->ops->direct(m, gpa, len, out);
+	if (m->ops && m->ops->read)
+		return VMI_MEM_E_NOT_CONTIG; /* custom reader without pointers */
 	long i = region_find(m, gpa);
 	if (i < 0)
 		return VMI_MEM_E_HOLE;

@@ -55,7 +55,14 @@ struct vmi_mem_region {
 struct vmi_mem;
 
 struct vmi_mem_ops {
-	const char *kind; /* "host", "ram", "elfcore", "kvm" */
+	const char *kind; /* "host", "ram", "elfcore", "kvm", ... */
+	/* Optional: serve reads/direct pointers itself. When NULL (all built-in
+	 * backends) the region table below serves them. Called only after the
+	 * generic argument checks (non-NULL, len > 0, no 2^64 wrap). read must
+	 * fill all of buf or fail with VMI_MEM_E_HOLE; direct may always return
+	 * VMI_MEM_E_NOT_CONTIG. */
+	int (*read)(const struct vmi_mem *m, uint64_t gpa, void *buf, size_t len);
+	int (*direct)(const struct vmi_mem *m, uint64_t gpa, size_t len, const void **out);
 	/* Backend teardown (unmap, free private state). Called by vmi_mem_close. */
 	void (*destroy)(struct vmi_mem *m);
 	/* Optional: vCPU state. NULL when the source has no vCPUs. */
@@ -64,7 +71,8 @@ struct vmi_mem_ops {
 };
 
 /* The interface object. Backends allocate it (possibly embedded first in a
- * larger struct) and fill ops + regions; reads are served from the table. */
+ * larger struct) and fill ops + regions; unless ops->read/direct are set,
+ * reads are served from the table. */
 struct vmi_mem {
 	const struct vmi_mem_ops *ops;
 	struct vmi_mem_region *regions; /* sorted by gpa, non-overlapping, owned */
@@ -85,7 +93,7 @@ int vmi_mem_read_u64(const struct vmi_mem *m, uint64_t gpa, uint64_t *out);
  * stays valid until vmi_mem_close. */
 int vmi_mem_direct(const struct vmi_mem *m, uint64_t gpa, size_t len, const void **out);
 
-/* 1 when [gpa, gpa+len) is fully backed, else 0. */
+/* 1 when [gpa, gpa+len) is fully backed by the region table, else 0. */
 int vmi_mem_is_backed(const struct vmi_mem *m, uint64_t gpa, uint64_t len);
 
 /* vCPU state from the source (KVM sources only today). */

@@ -508,6 +508,70 @@ static void test_direct_across_regions(void **state)
 	free(hi);
 }
 
+/* A backend with its own read op (no region table, no pointers) that counts
+ * reads: the walk must cost exactly one entry read per level. */
+struct counting_mem {
+	struct vmi_mem base;
+	const uint8_t *ram;
+	size_t size;
+	unsigned reads;
+};
+
+static int counting_read(const struct vmi_mem *m, uint64_t gpa, void *buf, size_t len)
+{
+	struct counting_mem *c = (struct counting_mem *)(uintptr_t)m;
+	c->reads++;
+	if (gpa >= c->size || len > c->size - gpa)
+		return VMI_MEM_E_HOLE;
+	memcpy(buf, c->ram + gpa, len);
+	return 0;
+}
+
+static const struct vmi_mem_ops counting_ops = { .kind = "counting", .read = counting_read };
+
+static void test_walk_cost_custom_source(void **state)
+{
+	(void)state;
+	for (unsigned levels = 4; levels <= 5; levels++) {
+		struct fx *f = fx_new(levels);
+		struct counting_mem c = { .base = { .ops = &counting_ops }, .ram = f->ram,
+					  .size = RAM_SIZE };
+		struct vmi_x86 x;
+		uint64_t cr4 = levels == 5 ? CR4_5L : CR4_4L;
+		assert_int_equal(vmi_x86_init(&x, &c.base, f->b.root, cr4, EFER_LMA_NXE), 0);
+		assert_int_equal(ptb_map(&f->b, 0x5000000, 0x300000, 4096, 0), 0);
+		struct vmi_x86_xlat t;
+		c.reads = 0;
+		assert_int_equal(vmi_x86_walk(&x, 0x5000010, &t), 0);
+		assert_int_equal(t.pa, 0x300010);
+		assert_int_equal(c.reads, levels);
+		/* a 2 MiB leaf stops one level early */
+		assert_int_equal(ptb_map(&f->b, 0x40000000, 0x400000, 2u << 20, 0), 0);
+		c.reads = 0;
+		assert_int_equal(vmi_x86_walk(&x, 0x40000000, &t), 0);
+		assert_int_equal(c.reads, levels - 1);
+		/* fully self-referencing tables: still one read per level */
+		uint64_t *root = (uint64_t *)(void *)ptb_host(&f->b, f->b.root);
+		for (int i = 0; i < 512; i++)
+			root[i] = f->b.root | VMI_PTE_P | VMI_PTE_W;
+		c.reads = 0;
+		assert_int_equal(vmi_x86_walk(&x, 0x1234567000ull, &t), 0);
+		assert_int_equal(c.reads, levels);
+		/* cached translation: no read at all */
+		assert_int_equal(vmi_x86_translate(&x, 0x1234567000ull, &t), 0);
+		c.reads = 0;
+		assert_int_equal(vmi_x86_translate(&x, 0x1234567008ull, &t), 0);
+		assert_int_equal(c.reads, 0);
+		/* reads go through the custom op; no direct pointers from it */
+		uint8_t b[16];
+		assert_int_equal(vmi_x86_read(&x, 0x1234567000ull, b, sizeof(b)), 0);
+		assert_memory_equal(b, f->ram + f->b.root, sizeof(b));
+		const void *p;
+		assert_int_equal(vmi_x86_direct(&x, 0x1234567000ull, 16, &p), VMI_X86_E_NOT_CONTIG);
+		fx_free(f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_read_and_direct_across_pages),
 		cmocka_unit_test(test_direct_across_regions),
+		cmocka_unit_test(test_walk_cost_custom_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
