@@ -332,12 +332,12 @@ static int decode_hello(const uint8_t *p, uint32_t len, uint8_t component,
 	memcpy(m->session_id, p + 40, RW_PROTO_SESSION_ID_LEN);
 	m->resume_seq = get_le64(p + 56);
 	m->next_seq = get_le64(p + 64);
-	if (component == RW_COMP_HOST) {
-		if (m->next_seq != 0)
-			return RW_EPROTO_RANGE;
-	} else if (m->next_seq == 0 || m->resume_seq >= m->next_seq) {
+	if (m->next_seq == 0)
 		return RW_EPROTO_RANGE;
-	}
+	/* a guest cannot have been acked beyond what it has numbered; the
+	 * host's resume_seq is about the guest's stream, not its own */
+	if (component != RW_COMP_HOST && m->resume_seq >= m->next_seq)
+		return RW_EPROTO_RANGE;
 	return 0;
 }
 
@@ -1004,4 +1004,15 @@ long rw_proto_encode(const struct rw_msg *msg, void *buf, size_t cap)
 		return err;
 	}
 	return (long)RW_PROTO_HDR_LEN + plen;
+}
+
+uint16_t rw_proto_negotiate(const struct rw_msg_hello *peer, uint16_t my_min, uint16_t my_max)
+{
+	uint16_t lo, hi;
+
+	if (!peer)
+		return 0;
+	lo = peer->version_min > my_min ? peer->version_min : my_min;
+	hi = peer->version_max < my_max ? peer->version_max : my_max;
+	return lo <= hi ? hi : 0;
 }

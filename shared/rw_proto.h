@@ -241,7 +241,7 @@ struct rw_msg_hello {
 	uint64_t capabilities;
 	uint8_t session_id[RW_PROTO_SESSION_ID_LEN];
 	uint64_t resume_seq; /* guest: last seq it believes acked; host: its high-water mark */
-	uint64_t next_seq;   /* guest: next seq it will assign; host: 0 */
+	uint64_t next_seq;   /* next seq the sender will assign to its own frames (>= 1) */
 };
 
 struct rw_msg_heartbeat {
@@ -411,5 +411,12 @@ void rw_proto_mark_resent(void *frame, size_t len);
  */
 int rw_proto_policy_next(const struct rw_msg_policy_update *p, uint32_t *iter,
 			 struct rw_policy_entry *entry);
+
+/*
+ * Version negotiation: the highest version both the peer's HELLO range and
+ * [my_min, my_max] contain, or 0 when there is none (answer ERROR
+ * RW_ERR_VERSION and close).
+ */
+uint16_t rw_proto_negotiate(const struct rw_msg_hello *peer, uint16_t my_min, uint16_t my_max);
 
 #endif /* RW_SHARED_RW_PROTO_H */

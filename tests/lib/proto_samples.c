@@ -51,7 +51,7 @@ static void sample_hello(unsigned v, struct rw_msg *m)
 		h->session_id[i] = (uint8_t)(i * 17 + v);
 	if (v == 2) {
 		h->resume_seq = 41;
-		h->next_seq = 0;
+		h->next_seq = 1;
 	} else {
 		h->resume_seq = v == 1 ? ~0ull - 1 : 0;
 		h->next_seq = v == 1 ? ~0ull : 1;

@@ -482,7 +482,7 @@ static void test_payload_field_errors(void **state)
 		{ RW_MSG_HELLO, 0, 8 + 7, 1, 1, RW_EPROTO_RESERVED }, /* byte past build id */
 		{ RW_MSG_HELLO, 0, 64, 8, 0, RW_EPROTO_RANGE },    /* guest next_seq 0 */
 		{ RW_MSG_HELLO, 0, 56, 8, 1, RW_EPROTO_RANGE },    /* resume >= next */
-		{ RW_MSG_HELLO, 2, 64, 8, 1, RW_EPROTO_RANGE },    /* host next_seq */
+		{ RW_MSG_HELLO, 2, 64, 8, 0, RW_EPROTO_RANGE },    /* host next_seq 0 */
 		/* CPU_STATE */
 		{ RW_MSG_CPU_STATE, 0, 4, 2, 0, RW_EPROTO_BAD_ENUM },
 		{ RW_MSG_CPU_STATE, 0, 4, 2, 4, RW_EPROTO_BAD_ENUM },
@@ -603,6 +603,20 @@ static void test_comm_without_nul(void **state)
 	n = encode_sample(RW_MSG_LSM_EVENT, 0, &m);
 	memset(frame + RW_PROTO_HDR_LEN + 16, 'A', RW_PROTO_COMM_LEN);
 	assert_int_equal(rw_proto_decode(frame, n, &out), RW_EPROTO_STR_UNTERMINATED);
+}
+
+static void test_version_negotiation(void **state)
+{
+	struct rw_msg_hello h = { .version_min = 1, .version_max = 1 };
+
+	(void)state;
+	assert_int_equal(rw_proto_negotiate(&h, 1, 1), 1);
+	assert_int_equal(rw_proto_negotiate(&h, 2, 3), 0);
+	h.version_max = 5;
+	assert_int_equal(rw_proto_negotiate(&h, 1, 3), 3);
+	h.version_min = 4;
+	assert_int_equal(rw_proto_negotiate(&h, 1, 3), 0);
+	assert_int_equal(rw_proto_negotiate(NULL, 1, 3), 0);
 }
 
 static void test_decode_rejects_trailing_bytes(void **state)
@@ -735,6 +749,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_payload_field_errors),
 		cmocka_unit_test(test_comm_without_nul),
 		cmocka_unit_test(test_decode_rejects_trailing_bytes),
+		cmocka_unit_test(test_version_negotiation),
 		cmocka_unit_test(test_encoder_refuses_invalid),
 		cmocka_unit_test(test_strerror_distinct),
 	};
