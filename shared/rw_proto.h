@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * ringwatch host <-> guest wire protocol: framing, typed payloads, limits.
+ *
+ * One encoder/decoder shared by the guest kernel module (built with Kbuild,
+ * __KERNEL__ defined, no libc) and by userspace (host daemon, guest agent,
+ * tests). Every field is little-endian on the wire and is encoded byte by byte;
+ * no struct is ever overlaid on a buffer. The wire format is documented in
+ * docs/protocol.md; keep both in sync.
+ *
+ * The decoder treats its input as hostile: it never reads outside the buffer it
+ * is given, bounds every length and count, and reports every kind of malformed
+ * input with its own negative error code (see enum rw_proto_err and
+ * rw_proto_strerror()).
+ */
+#ifndef RW_SHARED_RW_PROTO_H
+#define RW_SHARED_RW_PROTO_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#endif
+
+/* ---- framing ---------------------------------------------------------- */
+
+#define RW_PROTO_MAGIC 0x31435752u /* "RWC1" as little-endian bytes */
+#define RW_PROTO_VERSION_MIN 1     /* oldest version this code speaks */
+#define RW_PROTO_VERSION_MAX 1     /* newest version this code speaks */
+#define RW_PROTO_HDR_LEN 32u
+#define RW_PROTO_MAX_FRAME 65536u /* header + payload */
+#define RW_PROTO_MAX_PAYLOAD (RW_PROTO_MAX_FRAME - RW_PROTO_HDR_LEN)
+
+/* Header flags. Unknown bits are rejected. */
+#define RW_FLAG_RESENT 0x0001u /* frame was already sent on an earlier connection */
+#define RW_FLAGS_KNOWN RW_FLAG_RESENT
+
+/* ---- limits ----------------------------------------------------------- */
+
+#define RW_PROTO_BUILD_ID_MAX 20u   /* GNU build ID (SHA-1) bytes */
+#define RW_PROTO_SESSION_ID_LEN 16u /* boot id / module-load random id */
+#define RW_PROTO_COMM_LEN 16u       /* TASK_COMM_LEN, NUL included */
+#define RW_PROTO_MAX_PATH 4096u     /* LSM path, NUL included */
+#define RW_PROTO_MAX_NAME 256u      /* policy entry name, NUL included */
+#define RW_PROTO_MAX_POLICY_ENTRIES 128u
+#define RW_PROTO_MAX_ERROR_TEXT 256u /* ERROR text, NUL included */
+#define RW_PROTO_MAX_CHALLENGE_LEN (64u << 20) /* bytes hashed per challenge */
+#define RW_PROTO_NONCE_LEN 16u
+#define RW_PROTO_SHA256_LEN 32u
+
+/* ---- message types, components, enums ---------------------------------- */
+
+enum rw_msg_type {
+	RW_MSG_HELLO = 1,              /* both directions, unsequenced */
+	RW_MSG_HEARTBEAT = 2,          /* guest -> host */
+	RW_MSG_CPU_STATE = 3,          /* guest -> host */
+	RW_MSG_CRED_VIOLATION = 4,     /* guest -> host */
+	RW_MSG_LSM_EVENT = 5,          /* guest -> host */
+	RW_MSG_POLICY_UPDATE = 6,      /* host -> guest */
+	RW_MSG_CHALLENGE = 7,          /* host -> guest */
+	RW_MSG_CHALLENGE_RESPONSE = 8, /* guest -> host */
+	RW_MSG_ACK = 9,                /* both directions, unsequenced */
+	RW_MSG_LOSS = 10,              /* guest -> host */
+	RW_MSG_GOODBYE = 11,           /* both directions, unsequenced */
+	RW_MSG_ERROR = 12,             /* both directions, unsequenced */
+};
+#define RW_MSG_TYPE_MAX 12
+
+/* Sender of a frame; the header carries it on every frame. */
+enum rw_component {
+	RW_COMP_HOST = 1,
+	RW_COMP_KMOD = 2,  /* guest kernel module */
+	RW_COMP_AGENT = 3, /* guest userspace agent */
+	RW_COMP_TEST = 4,  /* test programs */
+};
+#define RW_COMP_MAX 4
+
+/* HELLO capability bits (advertisement; unknown bits are ignored). */
+#define RW_CAP_CPU_STATE (1ull << 0)
+#define RW_CAP_CRED (1ull << 1)
+#define RW_CAP_LSM (1ull << 2)
+#define RW_CAP_POLICY (1ull << 3)
+#define RW_CAP_CHALLENGE_SHA256 (1ull << 4)
+#define RW_CAP_CHALLENGE_XXH64 (1ull << 5)
+#define RW_CAP_RESUME (1ull << 6)
+
+enum rw_cpu_reason {
+	RW_CPU_PERIODIC = 1,
+	RW_CPU_REQUEST = 2,
+	RW_CPU_HOTPLUG = 3,
+};
+
+/* CPU_STATE valid_mask bits: which registers the guest could read. */
+enum rw_cpu_field {
+	RW_CPU_F_LSTAR = 0,
+	RW_CPU_F_STAR,
+	RW_CPU_F_CSTAR,
+	RW_CPU_F_SFMASK,
+	RW_CPU_F_SYSENTER_CS,
+	RW_CPU_F_SYSENTER_ESP,
+	RW_CPU_F_SYSENTER_EIP,
+	RW_CPU_F_EFER,
+	RW_CPU_F_CR0,
+	RW_CPU_F_CR4,
+	RW_CPU_F_IDTR,
+	RW_CPU_F_COUNT
+};
+#define RW_CPU_VALID_KNOWN ((1u << RW_CPU_F_COUNT) - 1u)
+
+/* CRED_VIOLATION field_mask bits; old/new pairs follow in bit order. */
+enum rw_cred_field {
+	RW_CRED_UID = 0,
+	RW_CRED_GID,
+	RW_CRED_SUID,
+	RW_CRED_SGID,
+	RW_CRED_EUID,
+	RW_CRED_EGID,
+	RW_CRED_FSUID,
+	RW_CRED_FSGID,
+	RW_CRED_CAP_INHERITABLE,
+	RW_CRED_CAP_PERMITTED,
+	RW_CRED_CAP_EFFECTIVE,
+	RW_CRED_CAP_BSET,
+	RW_CRED_CAP_AMBIENT,
+	RW_CRED_SECUREBITS,
+	RW_CRED_CRED_PTR,      /* task->cred pointer swapped */
+	RW_CRED_REAL_CRED_PTR, /* task->real_cred pointer swapped */
+	RW_CRED_FIELD_COUNT
+};
+#define RW_CRED_FIELDS_KNOWN ((1u << RW_CRED_FIELD_COUNT) - 1u)
+
+enum rw_lsm_kind {
+	RW_LSM_EXEC = 1,
+	RW_LSM_MODULE_LOAD = 2,
+	RW_LSM_MOUNT = 3,
+	RW_LSM_FILE_OPEN = 4,
+	RW_LSM_MMAP_EXEC = 5,
+	RW_LSM_BPF_PROG_LOAD = 6,
+	RW_LSM_PTRACE = 7,
+};
+#define RW_LSM_KIND_MAX 7
+#define RW_LSM_F_SHA256 0x1u /* sha256 field is meaningful */
+#define RW_LSM_FLAGS_KNOWN RW_LSM_F_SHA256
+#define RW_LSM_VERDICT_MIN (-4095) /* verdict: 0 = allowed, -errno = denied */
+
+enum rw_policy_op {
+	RW_POLICY_ADD = 1,
+	RW_POLICY_REMOVE = 2,
+	RW_POLICY_REPLACE = 3,
+};
+enum rw_policy_list {
+	RW_LIST_MODULE_ALLOW = 1,
+	RW_LIST_EXEC_DENY = 2,
+	RW_LIST_MOUNT_RULES = 3,
+	RW_LIST_ENV_VARS = 4,
+};
+#define RW_POLICY_E_SHA256 0x1u /* entry sha256 is meaningful */
+#define RW_POLICY_E_FLAGS_KNOWN RW_POLICY_E_SHA256
+
+enum rw_hash_alg {
+	RW_HASH_SHA256 = 1, /* 32-byte digest */
+	RW_HASH_XXH64 = 2,  /* 8-byte digest, little-endian */
+};
+
+enum rw_challenge_status {
+	RW_CHAL_OK = 0,
+	RW_CHAL_FAULT = 1,       /* range not readable */
+	RW_CHAL_DENIED = 2,      /* range outside what the guest agrees to hash */
+	RW_CHAL_BUSY = 3,
+	RW_CHAL_UNSUPPORTED = 4, /* hash algorithm not implemented */
+};
+#define RW_CHAL_STATUS_MAX 4
+
+enum rw_goodbye_reason {
+	RW_BYE_SHUTDOWN = 1,
+	RW_BYE_UNLOAD = 2,
+	RW_BYE_REBOOT = 3,
+	RW_BYE_RESTART = 4,
+};
+#define RW_BYE_REASON_MAX 4
+
+/* ERROR frame codes (what went wrong at the peer). */
+enum rw_error_code {
+	RW_ERR_VERSION = 1,   /* no common protocol version: connection closes */
+	RW_ERR_MALFORMED = 2, /* a frame failed to decode; detail = rw_proto_err */
+	RW_ERR_UNEXPECTED = 3, /* valid frame not allowed in this state */
+	RW_ERR_STREAM = 4,    /* stream state conflict (resume beyond next_seq...) */
+	RW_ERR_INTERNAL = 5,
+};
+#define RW_ERR_CODE_MAX 5
+
+/* ---- decoder / encoder error codes ------------------------------------ */
+
+enum rw_proto_err {
+	RW_PROTO_OK = 0,
+	RW_EPROTO_TRUNC_HEADER = -1,    /* fewer than RW_PROTO_HDR_LEN bytes */
+	RW_EPROTO_BAD_MAGIC = -2,
+	RW_EPROTO_VERSION = -3,         /* header version not spoken here */
+	RW_EPROTO_HDR_LEN = -4,         /* header length field not RW_PROTO_HDR_LEN */
+	RW_EPROTO_FLAGS = -5,           /* unknown header flag bits */
+	RW_EPROTO_HDR_RESERVED = -6,    /* reserved header bytes not zero */
+	RW_EPROTO_COMPONENT = -7,       /* unknown sender component */
+	RW_EPROTO_UNKNOWN_TYPE = -8,
+	RW_EPROTO_TOO_LARGE = -9,       /* payload length over RW_PROTO_MAX_PAYLOAD */
+	RW_EPROTO_TRUNC_PAYLOAD = -10,  /* buffer ends before the payload does */
+	RW_EPROTO_PAYLOAD_LEN = -11,    /* payload length wrong for the type */
+	RW_EPROTO_SEQ = -12,            /* seq 0 on a sequenced type or vice versa */
+	RW_EPROTO_DIRECTION = -13,      /* type not allowed from this component */
+	RW_EPROTO_STR_UNTERMINATED = -14, /* string has no terminating NUL */
+	RW_EPROTO_STR_TOO_LONG = -15,   /* string length over its limit */
+	RW_EPROTO_STR_EMBEDDED_NUL = -16, /* NUL before the declared end */
+	RW_EPROTO_COUNT = -17,          /* entry count over its limit */
+	RW_EPROTO_BAD_ENUM = -18,       /* enum field out of range */
+	RW_EPROTO_RESERVED = -19,       /* reserved payload bits/bytes not zero */
+	RW_EPROTO_RANGE = -20,          /* inconsistent numbers (lengths, ranges) */
+	RW_EPROTO_TRAILING = -21,       /* bytes left after the last entry */
+	RW_EPROTO_EMPTY = -22,          /* required non-empty set is empty */
+	RW_EPROTO_NOSPACE = -23,        /* encoder: output buffer too small */
+	RW_EPROTO_INVAL = -24,          /* encoder: invalid argument */
+};
+#define RW_EPROTO_MIN RW_EPROTO_INVAL
+
+/* ---- decoded / to-be-encoded messages ---------------------------------- */
+
+struct rw_hdr {
+	uint16_t version;
+	uint16_t type;
+	uint16_t flags;
+	uint8_t component;
+	uint32_t payload_len;
+	uint64_t seq; /* 0 on unsequenced types */
+};
+
+struct rw_msg_hello {
+	uint16_t version_min;
+	uint16_t version_max;
+	uint8_t build_id_len;
+	uint8_t build_id[RW_PROTO_BUILD_ID_MAX];
+	uint64_t capabilities;
+	uint8_t session_id[RW_PROTO_SESSION_ID_LEN];
+	uint64_t resume_seq; /* guest: last seq it believes acked; host: its high-water mark */
+	uint64_t next_seq;   /* next seq the sender will assign to its own frames (>= 1) */
+};
+
+struct rw_msg_heartbeat {
+	uint64_t counter;
+	uint64_t uptime_ns;
+};
+
+struct rw_msg_cpu_state {
+	uint32_t cpu_id;
+	uint16_t reason; /* enum rw_cpu_reason */
+	uint16_t idtr_limit;
+	uint32_t valid_mask; /* bits of enum rw_cpu_field */
+	uint64_t lstar, star, cstar, sfmask;
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t efer, cr0, cr4;
+	uint64_t idtr_base;
+};
+
+struct rw_msg_cred_violation {
+	uint32_t pid;
+	uint32_t tgid;
+	char comm[RW_PROTO_COMM_LEN]; /* NUL-terminated */
+	uint32_t field_mask;          /* bits of enum rw_cred_field, not empty */
+	uint64_t old_val[RW_CRED_FIELD_COUNT]; /* indexed by field; unset ones 0 */
+	uint64_t new_val[RW_CRED_FIELD_COUNT];
+};
+
+struct rw_msg_lsm_event {
+	uint16_t kind; /* enum rw_lsm_kind */
+	uint16_t flags; /* RW_LSM_F_* */
+	int32_t verdict; /* 0 or -errno (>= RW_LSM_VERDICT_MIN) */
+	uint32_t pid;
+	uint32_t uid;
+	char comm[RW_PROTO_COMM_LEN];
+	uint8_t sha256[RW_PROTO_SHA256_LEN];
+	/* path: NUL-terminated, path_len bytes without the NUL (0 = none).
+	 * Decoded: points into the decoded buffer. */
+	const char *path;
+	uint16_t path_len;
+};
+
+struct rw_policy_entry {
+	const char *name; /* NUL-terminated; decoded: points into the buffer */
+	uint16_t name_len; /* without the NUL, 1 .. RW_PROTO_MAX_NAME - 1 */
+	uint16_t flags;    /* RW_POLICY_E_* */
+	uint8_t sha256[RW_PROTO_SHA256_LEN];
+};
+
+struct rw_msg_policy_update {
+	uint16_t op;   /* enum rw_policy_op */
+	uint16_t list; /* enum rw_policy_list */
+	uint16_t count;
+	uint32_t generation;
+	/* encode: array of count entries */
+	const struct rw_policy_entry *entries;
+	/* decode: validated entry bytes, walk them with rw_proto_policy_next() */
+	const uint8_t *raw;
+	uint32_t raw_len;
+};
+
+struct rw_msg_challenge {
+	uint8_t nonce[RW_PROTO_NONCE_LEN];
+	uint64_t gva_start;
+	uint32_t length; /* 1 .. RW_PROTO_MAX_CHALLENGE_LEN, no wrap */
+	uint16_t hash_alg; /* enum rw_hash_alg */
+};
+
+struct rw_msg_challenge_response {
+	uint8_t nonce[RW_PROTO_NONCE_LEN];
+	uint64_t challenge_seq; /* seq of the CHALLENGE answered */
+	uint16_t status;        /* enum rw_challenge_status */
+	uint16_t hash_alg;
+	uint8_t hash_len; /* 32 (sha256) / 8 (xxh64) when status OK, else 0 */
+	uint8_t hash[RW_PROTO_SHA256_LEN];
+};
+
+struct rw_msg_ack {
+	uint64_t acked_seq; /* cumulative: every seq <= acked_seq is accepted */
+};
+
+struct rw_msg_loss {
+	uint64_t count; /* messages dropped by a full queue */
+	uint64_t first_seq;
+	uint64_t last_seq;
+};
+
+struct rw_msg_goodbye {
+	uint16_t reason; /* enum rw_goodbye_reason */
+};
+
+struct rw_msg_error {
+	uint16_t code;   /* enum rw_error_code */
+	int16_t detail;  /* e.g. the rw_proto_err that triggered it, else 0 */
+	uint64_t ref_seq; /* seq of the offending frame if known, else 0 */
+	const char *text; /* NUL-terminated; decoded: points into the buffer */
+	uint16_t text_len; /* without the NUL */
+};
+
+struct rw_msg {
+	struct rw_hdr hdr;
+	union {
+		struct rw_msg_hello hello;
+		struct rw_msg_heartbeat heartbeat;
+		struct rw_msg_cpu_state cpu;
+		struct rw_msg_cred_violation cred;
+		struct rw_msg_lsm_event lsm;
+		struct rw_msg_policy_update policy;
+		struct rw_msg_challenge challenge;
+		struct rw_msg_challenge_response chal_resp;
+		struct rw_msg_ack ack;
+		struct rw_msg_loss loss;
+		struct rw_msg_goodbye goodbye;
+		struct rw_msg_error error;
+	} u;
+};
+
+/* ---- API -------------------------------------------------------------- */
+
+/* Human-readable text for an rw_proto_err (never NULL). */
+const char *rw_proto_strerror(int err);
+
+/* Name of a message type ("HELLO"...), "?" if unknown. */
+const char *rw_proto_type_name(uint16_t type);
+
+/* True if frames of this type carry a sequence number (!= 0). */
+bool rw_proto_type_sequenced(uint16_t type);
+
+/*
+ * Streaming helper for byte streams (vsock SOCK_STREAM, unix sockets).
+ * Looks at the first len bytes of buf:
+ *   RW_FRAME_COMPLETE (1): a whole frame is present, *frame_len = its size;
+ *   RW_FRAME_NEED_MORE (0): not enough bytes yet, *frame_len = total bytes
+ *     needed to make progress (header, then whole frame);
+ *   < 0: the header is invalid (rw_proto_err); the stream cannot be resynced.
+ * Header fields are checked as soon as their bytes are present, so garbage is
+ * rejected early. The payload itself is not validated: call rw_proto_decode().
+ */
+#define RW_FRAME_NEED_MORE 0
+#define RW_FRAME_COMPLETE 1
+int rw_proto_frame_check(const void *buf, size_t len, size_t *frame_len);
+
+/*
+ * Decode exactly one frame: len must be the frame's size (header + payload).
+ * On success returns 0 and fills *msg; pointer fields in *msg point into buf.
+ * On failure returns a negative rw_proto_err; *msg is then unspecified.
+ */
+int rw_proto_decode(const void *buf, size_t len, struct rw_msg *msg);
+
+/*
+ * Encode msg (msg->hdr.type, seq, component, flags are used; version is
+ * RW_PROTO_VERSION_MAX when msg->hdr.version is 0; payload_len is computed).
+ * Returns the frame size (> 0) or a negative rw_proto_err. The output is
+ * checked with the decoder, so a frame the decoder would reject is never
+ * produced.
+ */
+long rw_proto_encode(const struct rw_msg *msg, void *buf, size_t cap);
+
+/* Size rw_proto_encode() needs for msg, or a negative rw_proto_err. */
+long rw_proto_encoded_size(const struct rw_msg *msg);
+
+/* Set RW_FLAG_RESENT in an encoded frame's header (len >= header). */
+void rw_proto_mark_resent(void *frame, size_t len);
+
+/*
+ * Walk the entries of a decoded POLICY_UPDATE. *iter starts at 0.
+ * Returns 1 and fills *entry while entries remain, 0 at the end.
+ */
+int rw_proto_policy_next(const struct rw_msg_policy_update *p, uint32_t *iter,
+			 struct rw_policy_entry *entry);
+
+/*
+ * Version negotiation: the highest version both the peer's HELLO range and
+ * [my_min, my_max] contain, or 0 when there is none (answer ERROR
+ * RW_ERR_VERSION and close).
+ */
+uint16_t rw_proto_negotiate(const struct rw_msg_hello *peer, uint16_t my_min, uint16_t my_max);
+
+#endif /* RW_SHARED_RW_PROTO_H */
