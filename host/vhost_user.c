@@ -685,9 +685,13 @@ int vhu_send_msg(int sock, const struct vhu_msg *msg, const int *fds, int nfds)
 		char buf[CMSG_SPACE(sizeof(int) * VHU_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
+	uint8_t wire[VHU_HDR_SIZE + VHU_MAX_PAYLOAD];
 	if (msg->size > VHU_MAX_PAYLOAD || nfds < 0 || nfds > VHU_MAX_FDS)
 		return VHU_E_PROTO;
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = VHU_HDR_SIZE + msg->size };
+	/* The wire header is 12 bytes; in struct vhu_msg the payload is 8-aligned. */
+	memcpy(wire, msg, VHU_HDR_SIZE);
+	memcpy(wire + VHU_HDR_SIZE, &msg->payload, msg->size);
+	struct iovec iov = { .iov_base = wire, .iov_len = VHU_HDR_SIZE + msg->size };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (nfds > 0) {
 		memset(ctl.buf, 0, sizeof(ctl.buf));
