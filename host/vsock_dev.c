@@ -43,6 +43,7 @@ struct vsock_conn {
 	bool peer_shut_send, peer_shut_rcv, eof_delivered;
 	/* local close */
 	bool local_close, shutdown_sent;
+	bool gone;               /* removed from the table; on_close is running */
 	uint64_t close_deadline_ms;
 	/* flood accounting */
 	uint64_t window_s;
@@ -369,6 +370,7 @@ static void conn_destroy(struct vsock_dev *dev, unsigned slot, const char *reaso
 	struct vsock_conn *c = dev->conns[slot];
 	dev->conns[slot] = NULL;
 	dev->nconns--;
+	c->gone = true;
 	dev->busy++;
 	if (c->l)
 		c->l->ops.on_close(c->l->opaque, c, reason);
@@ -416,7 +418,7 @@ ssize_t vsock_send(struct vsock_conn *c, const void *buf, size_t len)
 	struct vsock_dev *dev = c->dev;
 	if (dev->broken)
 		return -ENOTCONN;
-	if (c->local_close || c->peer_shut_rcv)
+	if (c->gone || c->local_close || c->peer_shut_rcv)
 		return -EPIPE;
 	if (!c->sbuf) {
 		c->sbuf = malloc(dev->cfg.send_buf);
@@ -445,7 +447,7 @@ ssize_t vsock_send(struct vsock_conn *c, const void *buf, size_t len)
 
 void vsock_close(struct vsock_conn *c)
 {
-	if (c->local_close)
+	if (c->gone || c->local_close)
 		return;
 	c->local_close = true;
 	c->close_deadline_ms = monotonic_ms() + c->dev->cfg.close_timeout_ms;
