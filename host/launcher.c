@@ -310,10 +310,15 @@ static void build_argv(const struct rw_vm_config *cfg, const struct rw_vm *vm,
 		add_arg(a, "-device");
 		add_arg(a, "vhost-vsock-pci,guest-cid=%u", cfg->guest_cid);
 	} else if (cfg->vsock == RW_VSOCK_VHOST_USER) {
+		/*
+		 * QEMU 7.2's vhost-user-vsock has no guest-cid property (the
+		 * back-end answers GET_CONFIG with the CID) and fails to start
+		 * with reconnect=1: the back-end must be listening first.
+		 */
 		add_arg(a, "-chardev");
-		add_arg(a, "socket,id=rwvsock,path=%s,reconnect=1", cfg->vhost_user_socket);
+		add_arg(a, "socket,id=rwvsock,path=%s", cfg->vhost_user_socket);
 		add_arg(a, "-device");
-		add_arg(a, "vhost-user-vsock-pci,chardev=rwvsock,guest-cid=%u", cfg->guest_cid);
+		add_arg(a, "vhost-user-vsock-pci,chardev=rwvsock");
 	}
 }
 

@@ -37,7 +37,7 @@ struct rw_vm_config {
 	bool kaslr;			/* false adds "nokaslr" */
 	bool command_shell;		/* guest shell on a virtio-serial port, for rw_vm_exec() */
 	enum rw_vsock_mode vsock;
-	uint32_t guest_cid;		/* for both vsock modes */
+	uint32_t guest_cid;		/* vhost-kernel; vhost-user: the back-end's CID */
 	const char *vhost_user_socket;	/* backend socket for RW_VSOCK_VHOST_USER */
 	const char *run_parent;		/* where the run dir is made; default /tmp */
 	const char *qemu;		/* qemu-system-x86_64 binary; default from PATH */
