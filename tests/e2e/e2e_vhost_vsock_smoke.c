@@ -16,6 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include "host/vhu_server.h"
 
 #define PORT 1234
@@ -56,7 +62,7 @@ static void on_close(void *o, struct vsock_conn *c, const char *why)
 	printf("  connection closed: %s\n", why);
 }
 
-static int fail(const char *fmt, const char *arg)
+static int smoke_fail(const char *fmt, const char *arg)
 {
 	printf("FAIL: ");
 	printf(fmt, arg);
@@ -105,19 +111,19 @@ static int build_initrd(const char *top, const char *kit, const char *dir, char 
 	snprintf(client, sizeof(client), "%s/vsock-echo-client", dir);
 	snprintf(cmd, sizeof(cmd), "cc -static -O2 -o %s %s/tests/e2e/guest/vsock_echo_client.c", client, top);
 	if (system(cmd) != 0)
-		return fail("cannot build the static guest client (%s)", cmd);
+		return smoke_fail("cannot build the static guest client (%s)", cmd);
 	size_t clen;
 	void *cbin = slurp(client, &clen);
 	if (!cbin)
-		return fail("cannot read %s", client);
+		return smoke_fail("cannot read %s", client);
 	snprintf(base, sizeof(base), "%s/initramfs.cpio.gz", kit);
 	snprintf(initrd, sz, "%s/initrd", dir);
 	snprintf(cmd, sizeof(cmd), "cp %s %s", base, initrd);
 	if (system(cmd) != 0)
-		return fail("cannot copy %s", base);
+		return smoke_fail("cannot copy %s", base);
 	FILE *f = fopen(initrd, "ab");
 	if (!f)
-		return fail("cannot append to %s", initrd);
+		return smoke_fail("cannot append to %s", initrd);
 	/* The kernel unpacks concatenated archives in order: this overlay adds
 	 * the client and an rc.d script run by the kit's init. */
 	/* An uncompressed archive must start 4-byte aligned; the kernel skips zeros. */
@@ -147,7 +153,7 @@ static int console_has(const char *path, const char *needle)
 	return found;
 }
 
-int main(void)
+static int run_smoke(void)
 {
 	const char *top = getenv("RW_TOP");
 	const char *kit_env = getenv("RW_KIT");
@@ -155,20 +161,20 @@ int main(void)
 	char sock[1024], initrd[1024], console[1024];
 
 	if (!top)
-		return fail("%s is not set (checkout root, for the guest client source)", "RW_TOP");
+		return smoke_fail("%s is not set (checkout root, for the guest client source)", "RW_TOP");
 	snprintf(kit, sizeof(kit), "%s", kit_env ? kit_env : "");
 	if (!kit_env)
 		snprintf(kit, sizeof(kit), "%s/build/kit/cloud-amd64", top);
 	snprintf(vmlinuz, sizeof(vmlinuz), "%s/vmlinuz", kit);
 	snprintf(initramfs, sizeof(initramfs), "%s/initramfs.cpio.gz", kit);
 	if (access(vmlinuz, R_OK) != 0)
-		return fail("guest kernel missing: %s (make kit)", vmlinuz);
+		return smoke_fail("guest kernel missing: %s (make kit)", vmlinuz);
 	if (access(initramfs, R_OK) != 0)
-		return fail("guest initramfs missing: %s (make kit)", initramfs);
+		return smoke_fail("guest initramfs missing: %s (make kit)", initramfs);
 	if (system("command -v qemu-system-x86_64 >/dev/null") != 0)
-		return fail("%s not found", "qemu-system-x86_64");
+		return smoke_fail("%s not found", "qemu-system-x86_64");
 	if (!mkdtemp(dir))
-		return fail("mkdtemp: %s", strerror(errno));
+		return smoke_fail("mkdtemp: %s", strerror(errno));
 	if (build_initrd(top, kit, dir, initrd, sizeof(initrd)))
 		return 1;
 	snprintf(sock, sizeof(sock), "%s/vhost-vsock.sock", dir);
@@ -179,7 +185,7 @@ int main(void)
 					 .log = { .max_level = VHU_LOG_INFO } };
 	struct vhu_server *srv = vhu_server_new(&cfg);
 	if (!srv)
-		return fail("cannot start the vhost-user server on %s", sock);
+		return smoke_fail("cannot start the vhost-user server on %s", sock);
 	static const struct vsock_listener_ops ops = { on_connect, on_data, on_close, NULL };
 	vsock_listen(vhu_server_vsock(srv), PORT, &ops, &e);
 
@@ -243,4 +249,19 @@ int main(void)
 	if (system(cmd) != 0)
 		printf("note: could not remove %s\n", dir);
 	return 0;
+}
+
+static void test_vhost_vsock_echo(void **state)
+{
+	(void)state;
+	assert_int_equal(run_smoke(), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vhost_vsock_echo),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
