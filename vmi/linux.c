@@ -151,9 +151,14 @@ static void take_note(struct vmi_x86 *x, uint64_t hdr_va, struct vmi_linux_ident
 		id->embedded_ids++;
 		return;
 	}
+	struct vmi_x86_xlat t;
+	if (vmi_x86_translate(x, hdr_va, &t) != 0)
+		return;
 	for (size_t i = 0; i < id->nids; i++)
-		if (id->ids[i].len == descsz && !memcmp(id->ids[i].id, n + 16, descsz))
+		if (id->ids[i].len == descsz && !memcmp(id->ids[i].id, n + 16, descsz)) {
+			id->ids[i].writable &= t.writable;
 			return;
+		}
 	if (id->nids == VMI_LINUX_MAX_IDS) {
 		id->more_ids++;
 		return;
@@ -162,17 +167,47 @@ static void take_note(struct vmi_x86 *x, uint64_t hdr_va, struct vmi_linux_ident
 	memcpy(b->id, n + 16, descsz);
 	b->len = descsz;
 	b->va = hdr_va;
+	b->writable = t.writable;
 	hex_of(b->id, descsz, b->hex);
+}
+
+/* The kernel's own note sits in read-only data once the kernel has applied
+ * its RO protections; writable memory in the image range (data, bss, freed
+ * init pages) can hold copies of other ELF files' notes. Keep only the
+ * read-only ones when there are any. */
+static void prefer_readonly_ids(struct vmi_linux_identity *id)
+{
+	size_t ro = 0;
+	for (size_t i = 0; i < id->nids; i++)
+		ro += !id->ids[i].writable;
+	if (!ro)
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < id->nids; i++) {
+		if (id->ids[i].writable)
+			id->writable_ids++;
+		else
+			id->ids[k++] = id->ids[i];
+	}
+	id->nids = k;
+}
+
+/* "... #<build number> SMP ..." rather than the weak fallback banner whose
+ * version has no build number ("# SMP"). */
+static int banner_numbered(const char *b)
+{
+	const char *h = strstr(b, ") #");
+	return h && h[3] >= '0' && h[3] <= '9';
 }
 
 static void take_banner(struct vmi_x86 *x, uint64_t va, struct vmi_linux_identity *id)
 {
 	char line[VMI_LINUX_BANNER_MAX];
-	if (id->banner[0])
+	if (id->banner[0] && banner_numbered(id->banner))
 		return;
 	size_t n = read_line(x, va, line, sizeof(line));
 	if (n > BANNER_PREFIX_LEN && line[BANNER_PREFIX_LEN] >= '0' &&
-	    line[BANNER_PREFIX_LEN] <= '9') {
+	    line[BANNER_PREFIX_LEN] <= '9' && (!id->banner[0] || banner_numbered(line))) {
 		memcpy(id->banner, line, n + 1);
 		id->banner_va = va;
 	}
@@ -191,9 +226,7 @@ static void scan_chunk(struct vmi_x86 *x, const uint8_t *p, size_t len, uint64_t
 			take_note(x, va + at - 8, id);
 		off = at + 1;
 	}
-	if (id->banner[0])
-		return;
-	for (size_t off = 0; off + BANNER_PREFIX_LEN <= len && !id->banner[0];) {
+	for (size_t off = 0; off + BANNER_PREFIX_LEN <= len;) {
 		const uint8_t *h = memmem(p + off, len - off, banner_prefix, BANNER_PREFIX_LEN);
 		if (!h)
 			break;
@@ -281,6 +314,7 @@ int vmi_linux_identify(struct vmi_x86 *x, struct vmi_linux_identity *id, char *e
 		prev_end = ext >= PREFIX_MAX ? va : 0;
 	}
 	free(scratch);
+	prefer_readonly_ids(id);
 	return rc;
 }
 
@@ -568,6 +602,20 @@ static void use_kernel_pgd(struct vmi_linux *lx)
 	free(probe);
 }
 
+/* After the slide is known, the running banner is the one at linux_banner. */
+static void running_banner(struct vmi_linux *lx)
+{
+	uint64_t va;
+	char line[VMI_LINUX_BANNER_MAX];
+	if (vmi_kcat_symbol(lx->kc, "linux_banner", &va))
+		return;
+	va += (uint64_t)lx->info.slide;
+	if (read_line(&lx->x, va, line, sizeof(line)) > BANNER_PREFIX_LEN) {
+		memcpy(lx->info.ident.banner, line, sizeof(line));
+		lx->info.ident.banner_va = va;
+	}
+}
+
 int vmi_linux_attach(const struct vmi_mem *mem, const struct vmi_vcpu *vcpus, size_t nvcpus,
 		     const struct vmi_kcat *kc, struct vmi_linux **out,
 		     struct vmi_linux_info *info_out, char *err, size_t errlen)
@@ -643,6 +691,7 @@ int vmi_linux_attach(const struct vmi_mem *mem, const struct vmi_vcpu *vcpus, si
 	if (rc)
 		goto out;
 	use_kernel_pgd(lx);
+	running_banner(lx);
 out:
 	if (info_out)
 		*info_out = lx->info;

@@ -74,6 +74,7 @@ struct vmi_linux_build_id {
 	uint8_t id[VMI_LINUX_ID_MAX];
 	size_t len;
 	uint64_t va; /* of the note header */
+	bool writable; /* mapped writable (every copy seen) */
 	char hex[2 * VMI_LINUX_ID_MAX + 1];
 };
 
@@ -84,7 +85,10 @@ struct vmi_linux_identity {
 	size_t nids;
 	size_t embedded_ids;   /* build-ID notes inside embedded ELF images (skipped) */
 	size_t more_ids;       /* notes beyond VMI_LINUX_MAX_IDS (not stored) */
-	char banner[VMI_LINUX_BANNER_MAX]; /* first "Linux version " line, "" if none */
+	size_t writable_ids;   /* dropped: in writable memory while read-only ones exist */
+	/* A "Linux version " line ("#<n>"-numbered preferred), "" if none; after
+	 * attach, the line at linux_banner + slide. */
+	char banner[VMI_LINUX_BANNER_MAX];
 	uint64_t banner_va;
 	uint64_t first_mapped_va; /* lowest mapped address of the range (0 if none) */
 	uint64_t mapped_bytes;
