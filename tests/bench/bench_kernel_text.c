@@ -34,7 +34,7 @@ static double now(void)
 static struct rw_vm vm;
 static int vm_started;
 
-static void die(const char *what, const char *detail)
+static __attribute__((noreturn)) void die(const char *what, const char *detail)
 {
 	fprintf(stderr, "bench_kernel_text: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
 	if (vm_started)
