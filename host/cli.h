@@ -13,6 +13,7 @@ enum {
 
 int cli_launch(int argc, char **argv);
 int cli_extract_vmlinux(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
 
 /*
  * The guest kit to use when none is given: $RINGWATCH_KIT, else

@@ -16,6 +16,7 @@ static const struct subcommand subcommands[] = {
 	  "launch NAME [--kit DIR | --kernel K --initrd I] [--memory MIB] [--cpus N]\n"
 	  "         [--overlay DIR] [--machine pc|q35] [--no-kaslr] [--timeout SEC] [--exit]" },
 	{ "extract-vmlinux", cli_extract_vmlinux, "extract-vmlinux BZIMAGE OUT" },
+	{ "inspect", cli_inspect, "inspect --qmp SOCK --mem FILE [--kernel IMAGE] [--json]" },
 };
 
 static void usage(FILE *out)
