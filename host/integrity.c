@@ -161,7 +161,7 @@ int rw_integrity_baseline(struct rw_integrity_cache *cache, const struct rw_kvie
 		return rc;
 	}
 	vm->slide = kv->slide;
-	vm->scratch = malloc(3 * (INTEG_PAGE + 2 * INTEG_MARGIN));
+	vm->scratch = malloc(4 * (INTEG_PAGE + 2 * INTEG_MARGIN));
 	vm->kprobes = malloc(INTEG_MAX_KPROBES * sizeof(uint64_t));
 	if (!vm->scratch || !vm->kprobes) {
 		rw_integrity_free(vm);
@@ -206,7 +206,7 @@ size_t rw_integrity_private_bytes(const struct rw_integrity *vm)
 
 	if (!vm)
 		return 0;
-	t = sizeof(*vm) + 3 * (INTEG_PAGE + 2 * INTEG_MARGIN) +
+	t = sizeof(*vm) + 4 * (INTEG_PAGE + 2 * INTEG_MARGIN) +
 	    INTEG_MAX_KPROBES * sizeof(uint64_t) + integ_text_private_bytes(vm);
 	t += vm->nvcpus * (sizeof(*vm->idt) + sizeof(*vm->cr) + sizeof(*vm->msr));
 	t += vm->nsyscalls * sizeof(uint64_t);

@@ -451,6 +451,8 @@ static int build_new(const struct rw_kprofile *p, struct integ_build **out, char
 	sym_or_zero(p, "entry_SYSCALL_64", &b->entry_syscall_64);
 	sym_or_zero(p, "entry_SYSENTER_compat", &b->entry_sysenter_compat);
 	sym_or_zero(p, "entry_SYSCALL_compat", &b->entry_syscall_compat);
+	sym_or_zero(p, "_sinittext", &b->init_start);
+	sym_or_zero(p, "_einittext", &b->init_end);
 	/* The tables were borrowed: do not keep pointers into them. */
 	b->prof.jump_table = b->prof.mcount = b->prof.static_calls = b->prof.smp_locks = NULL;
 	b->prof.relocs = NULL;

@@ -43,6 +43,13 @@ static int in_kernel_text(const struct rw_integrity *vm, uint64_t va)
 	return link >= vm->b->prof.text_start && link < vm->b->prof.text_end;
 }
 
+static int in_init_text(const struct rw_integrity *vm, uint64_t va)
+{
+	uint64_t link = va - vm->slide;
+
+	return vm->b->init_start && link >= vm->b->init_start && link < vm->b->init_end;
+}
+
 static int read_idt(const struct rw_kview *kv, const struct vmi_vcpu *c, struct integ_idt *out,
 		    char *why, size_t whylen)
 {
@@ -99,8 +106,15 @@ int integ_cpu_baseline(struct rw_integrity *vm, const struct rw_kview *kv, rw_fi
 
 			if (!g.present || in_kernel_text(vm, g.target) || !fn)
 				continue;
-			integ_finding(&f, RW_CHECK_IDT, RW_SEV_VIOLATION, (int)i, g.target,
-				      "at baseline: vector %u handler outside kernel text", v);
+			if (in_init_text(vm, g.target)) /* e.g. #MC without MCE: early handler left */
+				integ_finding(&f, RW_CHECK_IDT, RW_SEV_INFO, (int)i, g.target,
+					      "at baseline: vector %u still points at its early "
+					      "boot handler in (freed) init text",
+					      v);
+			else
+				integ_finding(&f, RW_CHECK_IDT, RW_SEV_VIOLATION, (int)i, g.target,
+					      "at baseline: vector %u handler outside kernel text",
+					      v);
 			integ_where(vm, kv, g.target, f.where, sizeof(f.where));
 			fn(ctx, &f);
 		}
@@ -262,18 +276,33 @@ int rw_integrity_check_cr(struct rw_integrity *vm, const struct rw_kview *kv, rw
 	return 0;
 }
 
-static void syscall_name(const struct rw_integrity *vm, uint64_t target, unsigned nr, char *out,
-			 size_t len)
+/* Name of the syscall whose handler is at @target: the __x64_sys_NAME symbol
+ * at that address (aliases such as __do_sys_NAME share it); "#nr" if none. */
+static int syscall_name(const struct rw_integrity *vm, uint64_t target, unsigned nr, char *out,
+			size_t len)
 {
-	uint64_t off;
-	const struct vmi_ksym *k = vmi_ksyms_find(vm->b->prof.syms, target - vm->slide, 0, &off);
+	static const char *prefixes[] = { "__x64_sys_", "__do_sys_", "__se_sys_", "__ia32_sys_",
+					   "sys_" };
+	const struct vmi_ksyms *syms = vm->b->prof.syms;
+	uint64_t off, a;
+	const struct vmi_ksym *k = vmi_ksyms_find(syms, target - vm->slide, 0, &off);
 
-	if (k && !off && !strncmp(k->name, "__x64_sys_", 10))
-		snprintf(out, len, "%s", k->name + 10);
-	else if (k && !off && !strcmp(k->name, "__x64_sys_ni_syscall"))
-		snprintf(out, len, "ni_syscall");
-	else
-		snprintf(out, len, "#%u", nr);
+	if (k && !off) {
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+			size_t pl = strlen(prefixes[i]);
+			char x64[VMI_KSYM_NAME_MAX];
+
+			if (strncmp(k->name, prefixes[i], pl))
+				continue;
+			snprintf(x64, sizeof(x64), "__x64_sys_%s", k->name + pl);
+			if (!vmi_ksyms_addr(syms, x64, &a) && a == k->addr) {
+				snprintf(out, len, "%s", k->name + pl);
+				return 1;
+			}
+		}
+	}
+	snprintf(out, len, "#%u", nr);
+	return 0;
 }
 
 int rw_integrity_check_syscalls(struct rw_integrity *vm, const struct rw_kview *kv,
@@ -296,16 +325,18 @@ int rw_integrity_check_syscalls(struct rw_integrity *vm, const struct rw_kview *
 		return 0;
 	}
 	for (unsigned n = 0; n < vm->nsyscalls; n++) {
-		char name[96], was[160];
+		char name[96], was[160], now[96];
 
 		if (cur[n] == vm->syscalls[n])
 			continue;
 		syscall_name(vm, vm->syscalls[n], n, name, sizeof(name));
 		integ_where(vm, kv, vm->syscalls[n], was, sizeof(was));
+		if (!syscall_name(vm, cur[n], n, now, sizeof(now)))
+			snprintf(now, sizeof(now), "no syscall handler");
 		integ_finding(&f, RW_CHECK_SYSCALL, RW_SEV_VIOLATION, -1, cur[n],
-			      "syscall %u (%s) repointed: %s -> 0x%llx%s", n, name, was,
-			      (unsigned long long)cur[n],
-			      in_kernel_text(vm, cur[n]) ? "" : " (outside kernel text)");
+			      "syscall %u (%s) repointed: %s -> 0x%llx (%s)%s", n, name, was,
+			      (unsigned long long)cur[n], now,
+			      in_kernel_text(vm, cur[n]) ? "" : ", outside kernel text");
 		integ_where(vm, kv, cur[n], f.where, sizeof(f.where));
 		f.nbytes = 8;
 		memcpy(f.old_bytes, &vm->syscalls[n], 8);

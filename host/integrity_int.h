@@ -53,6 +53,7 @@ struct integ_build {
 	/* symbols (link-time), 0 when absent */
 	uint64_t ftrace_caller, ftrace_regs_caller, ftrace_stub, return_thunk;
 	uint64_t entry_syscall_64, entry_sysenter_compat, entry_syscall_compat;
+	uint64_t init_start, init_end; /* _sinittext, _einittext */
 };
 
 struct rw_integrity_cache {
@@ -105,7 +106,7 @@ struct rw_integrity {
 	uint64_t *kprobes;
 	size_t nkprobes;
 	int kprobes_walked;
-	uint8_t *scratch; /* 2 windows of INTEG_PAGE + 2*INTEG_MARGIN */
+	uint8_t *scratch; /* 4 windows of INTEG_PAGE + 2*INTEG_MARGIN */
 };
 
 /* build / cache (integrity_build.c) */

@@ -122,9 +122,6 @@ static size_t classify_module(struct rw_integrity *vm, const struct rw_kview *kv
 				continue;
 			n = integ_valid_site(&sc, s, s->addr, t->copy + (s->addr - t->text),
 					     cur + (s->addr - t->text), &hook, why, sizeof(why));
-			for (int q = n; n > 0 && q < 5; q++)
-				if (cur[s->addr - t->text + q] != t->copy[s->addr - t->text + q])
-					n = 0;
 			if (n <= 0 || s->addr + (unsigned)n <= va)
 				continue;
 			end = (size_t)(s->addr - t->text) + (unsigned)n;

@@ -312,9 +312,10 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int kernel_pointer(uint64_t p)
+/* Upper-half canonical address for the walker's paging mode (4 or 5 levels). */
+static int kernel_pointer(const struct vmi_x86 *x, uint64_t p)
 {
-	return (p >> 47) == 0x1ffff;
+	return (p >> 63) && vmi_x86_canonical(x, p);
 }
 
 /* Walk kprobe_table[] hlists from guest memory; bounded in total nodes. */
@@ -334,7 +335,7 @@ static void walk_kprobes(struct rw_integrity *vm, const struct rw_kview *kv)
 
 		if (vmi_x86_read(kv->x, p->kprobe_table + vm->slide + 8ull * i, &node, 8))
 			return;
-		while (node && kernel_pointer(node) && steps++ < INTEG_MAX_KPROBES) {
+		while (node && kernel_pointer(kv->x, node) && steps++ < INTEG_MAX_KPROBES) {
 			uint64_t addr, next;
 
 			if (vmi_x86_read(kv->x, node - p->kprobe_hlist_off + p->kprobe_addr_off, &addr,
@@ -358,16 +359,18 @@ static int is_kprobe(const struct rw_integrity *vm, uint64_t va)
 
 struct page_result {
 	struct rw_finding f[MAX_PENDING];
-	size_t nf, dropped;
+	size_t nf, dropped, dropped_violations;
 	size_t unexplained, accepted, delegated;
 };
 
 static void pend(struct page_result *pr, const struct rw_finding *f)
 {
-	if (pr->nf < MAX_PENDING)
+	if (pr->nf < MAX_PENDING) {
 		pr->f[pr->nf++] = *f;
-	else
+	} else {
 		pr->dropped++;
+		pr->dropped_violations += f->sev == RW_SEV_VIOLATION;
+	}
 }
 
 static void fill_bytes(struct rw_finding *f, const uint8_t *old, const uint8_t *cur, size_t len)
@@ -406,12 +409,7 @@ static int try_sites(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 				     sizeof(why));
 		if (n <= 0 || s->addr + (unsigned)n <= va)
 			continue;
-		/* every changed byte of the site must lie inside the accepted length */
-		for (unsigned k = (unsigned)n; k < s->len && so + k < wlen; k++)
-			if (exp[so + k] != cur[so + k])
-				n = 0;
-		if (!n)
-			continue;
+		/* changed bytes past the accepted length are examined on their own */
 		*site_start = s->addr;
 		*site_end = s->addr + (unsigned)n;
 		pr->accepted++;
@@ -484,7 +482,7 @@ static int in_syscall_table(const struct rw_integrity *vm, int r, uint64_t va)
  * [wstart, wstart+wlen)); builds the accepted page in @accepted. */
 static void classify(struct rw_integrity *vm, const struct rw_kview *kv, int r, size_t i,
 		     uint64_t wstart, size_t wlen, const uint8_t *exp, const uint8_t *cur,
-		     uint8_t *accepted, struct page_result *pr)
+		     const uint8_t *base, uint8_t *accepted, struct page_result *pr)
 {
 	const struct integ_range *rg = &vm->b->r[r];
 	uint64_t page = rg->start + (uint64_t)i * INTEG_PAGE;
@@ -503,6 +501,11 @@ static void classify(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 			for (uint64_t k = start > page ? start : page; k < end && k < page + plen; k++)
 				accepted[k - page] = cur[k - wstart];
 			j = (size_t)(end - page);
+			continue;
+		}
+		if (cur[po + j] == base[po + j]) { /* back to the build's attach-time bytes */
+			accepted[j] = cur[po + j];
+			j++;
 			continue;
 		}
 		if (in_syscall_table(vm, r, va)) { /* reported by the syscall check */
@@ -552,7 +555,8 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 	uint64_t wend = rg->end - (page + plen) >= INTEG_MARGIN ? page + plen + INTEG_MARGIN : rg->end;
 	size_t wlen = (size_t)(wend - wstart);
 	uint8_t *exp = vm->scratch, *cur = vm->scratch + WIN_SIZE, *acc = vm->scratch + 2 * WIN_SIZE;
-	/* scratch holds 3 windows: expected, current, accepted page */
+	uint8_t *base = vm->scratch + 3 * WIN_SIZE;
+	/* scratch: expected, current, accepted page, build baseline (no overlay) */
 	struct page_result *pr = malloc(sizeof(*pr));
 	struct rw_finding f;
 	int e = 0;
@@ -563,6 +567,7 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 		return;
 	}
 	expected_bytes(vm, r, wstart, wlen, exp, 1);
+	expected_bytes(vm, r, wstart, wlen, base, 0);
 	/* A second look after a short pause rules out a patch caught half-way
 	 * (text_poke_bp writes an int3 first, then the tail, then the head). */
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -571,7 +576,7 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 		e = vmi_x86_read(kv->x, wstart + vm->slide, cur, wlen);
 		if (e)
 			break;
-		classify(vm, kv, r, i, wstart, wlen, exp, cur, acc, pr);
+		classify(vm, kv, r, i, wstart, wlen, exp, cur, base, acc, pr);
 		if (!pr->unexplained)
 			break;
 		sleep_ms(2);
@@ -587,20 +592,21 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 	for (size_t k = 0; k < pr->nf; k++)
 		integ_report(fn, ctx, st, &pr->f[k]);
 	if (pr->dropped) {
-		integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_SEV_VIOLATION, -1,
-			      page + vm->slide, "%zu more finding(s) on this page not listed",
-			      pr->dropped);
+		integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT,
+			      pr->dropped_violations ? RW_SEV_VIOLATION : RW_SEV_HOOK, -1,
+			      page + vm->slide,
+			      "%zu more finding(s) on this page not listed (%zu violation(s))",
+			      pr->dropped, pr->dropped_violations);
 		integ_report(fn, ctx, st, &f);
 	}
 	if (st)
 		st->sites_accepted += pr->accepted;
 	/* New per-VM baseline for the page: expected + accepted sites. */
 	{
-		uint8_t base[INTEG_PAGE];
+		const uint8_t *bp = base + (page - wstart);
 		struct integ_vm_range *v = &vm->vr[r];
 
-		expected_bytes(vm, r, page, plen, base, 0);
-		if (!memcmp(base, acc, plen)) {
+		if (!memcmp(bp, acc, plen)) {
 			if (v->overlay[i]) {
 				free(v->overlay[i]);
 				v->overlay[i] = NULL;
@@ -615,7 +621,7 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 			if (v->overlay[i])
 				memcpy(v->overlay[i], acc, plen);
 		}
-		if (!v->overlay[i] && memcmp(base, acc, plen)) {
+		if (!v->overlay[i] && memcmp(bp, acc, plen)) {
 			free(pr);
 			return; /* out of memory: keep the old baseline, retry next pass */
 		}
