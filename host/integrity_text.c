@@ -513,9 +513,18 @@ static void classify(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 			j++;
 			continue;
 		}
-		{ /* unexplained run: differing bytes with gaps < 8 */
-			size_t last = j, k = j + 1;
+		{ /* unexplained run: differing bytes with gaps < 8, from the start of
+		   * the patch site it hits, if any */
+			size_t last = j, k = j + 1, idx;
 			struct rw_finding f;
+			const struct integ_site *hit = r == 0 ? integ_sites_from(vm->b, va >= 4 ? va - 4 : 0, &idx) : NULL;
+
+			for (; hit && idx < vm->b->nsites && vm->b->sites[idx].addr <= va; idx++)
+				if (vm->b->sites[idx].addr + 5 > va && vm->b->sites[idx].addr >= page) {
+					j = (size_t)(vm->b->sites[idx].addr - page);
+					va = page + j;
+					break;
+				}
 
 			while (k < plen && k - last < 8) {
 				if (cur[po + k] != exp[po + k]) {
