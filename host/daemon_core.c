@@ -209,10 +209,10 @@ int64_t rw_daemon_event(struct rw_daemon *d, const char *vm, const char *source,
 
 	if (id < 0)
 		return -1;
-	ev = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:O}", "id", (json_int_t)id, "vm", vm,
+	ev = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:o}", "id", (json_int_t)id, "vm", vm,
 		       "time_ms", (json_int_t)time_ms, "source", source, "check", check,
 		       "severity", rw_severity_name(sev), "detail",
-		       detail ? detail : json_object());
+		       detail ? json_incref(detail) : json_object());
 	if (ev)
 		rw_outputs_event(d->out, ev);
 	json_decref(ev);

@@ -287,10 +287,10 @@ static void record_result(struct rw_daemon *d, struct rw_dvm *vm, size_t i, cons
 	if (!event)
 		return;
 
-	json_t *detail = json_pack("{s:s,s:s,s:s,s:O}", "result", rw_result_name(res->result),
+	json_t *detail = json_pack("{s:s,s:s,s:s,s:o}", "result", rw_result_name(res->result),
 				   "previous", had ? rw_result_name(before) : "none",
 				   "summary", res->summary, "findings",
-				   res->findings ? res->findings : json_array());
+				   res->findings ? json_incref(res->findings) : json_array());
 
 	if (rw_daemon_event(d, name, res->source[0] ? res->source : "ringwatchd", check,
 			    transition_severity(res->result, had, before), detail, err,
