@@ -307,6 +307,8 @@ static json_t *vm_json_locked(struct rw_daemon *d, const struct rw_dvm *vm, int6
 		      "failing", failing, "open_alerts", (json_int_t)open_alerts,
 		      "paused_by_ringwatch", vm->rec.paused_by_us,
 		      "passes", (json_int_t)vm->passes_done, "mem", vm->rec.mem);
+	if (o && vm->rec.pid)
+		json_object_set_new(o, "qemu_pid", json_integer(vm->rec.pid));
 	if (o && with_checks)
 		json_object_set_new(o, "checks", checks_json(d, vm));
 	return o;

@@ -131,6 +131,9 @@ static int lock_state_dir(const char *dir)
 		close(fd);
 		return -1;
 	}
+	/* The lock file names the daemon holding it. */
+	if (ftruncate(fd, 0) == 0)
+		dprintf(fd, "%d\n", (int)getpid());
 	return fd;
 }
 
