@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,9 +39,14 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int open_unix(const char *path, char *err, size_t errlen)
+/*
+ * Connect with every blocking socket call bounded: a QEMU that never accepts
+ * (full listen backlog) would otherwise block connect() and send() forever.
+ */
+static int open_unix(const char *path, long long timeout_ms, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv;
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -53,6 +59,11 @@ static int open_unix(const char *path, char *err, size_t errlen)
 		set_err(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+	tv.tv_sec = (time_t)(timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		set_err(err, errlen, "connect %s: %s", path, strerror(errno));
 		close(fd);
@@ -246,7 +257,7 @@ int rw_qmp_connect(const char *path, int timeout_ms, struct rw_qmp **out,
 	int fd;
 
 	for (;;) {
-		fd = open_unix(path, err, errlen);
+		fd = open_unix(path, deadline - now_ms(), err, errlen);
 		if (fd >= 0)
 			break;
 		if (now_ms() >= deadline) {

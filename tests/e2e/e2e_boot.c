@@ -188,7 +188,7 @@ struct cli_run {
 	char run_dir[256];
 };
 
-/* Start "ringwatch launch NAME" and read until the guest is up. */
+/* Start "ringwatch run NAME" and read until the guest is up. */
 static void cli_launch_until_running(struct cli_run *run, const char *name)
 {
 	char bin[700], line[1024];
@@ -201,7 +201,7 @@ static void cli_launch_until_running(struct cli_run *run, const char *name)
 	if (run->pid == 0) {
 		dup2(pipefd[1], STDOUT_FILENO);
 		close(pipefd[0]);
-		execl(bin, bin, "launch", name, "--kit", env.kit, (char *)NULL);
+		execl(bin, bin, "run", name, "--kit", env.kit, (char *)NULL);
 		_exit(127);
 	}
 	close(pipefd[1]);
@@ -220,7 +220,7 @@ static void cli_launch_until_running(struct cli_run *run, const char *name)
 		if (strstr(line, "Ctrl-C stops the guest"))
 			return;
 	}
-	fail_msg("ringwatch launch ended before the guest was running");
+	fail_msg("ringwatch run ended before the guest was running");
 }
 
 static int wait_exit(pid_t pid, int timeout_s)

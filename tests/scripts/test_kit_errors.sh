@@ -25,13 +25,13 @@ echo "extract-vmlinux on a truncated image: $out"
 out=$("$rw" extract-vmlinux "$tmp/missing" "$tmp/vmlinux" 2>&1) && fail "missing image accepted"
 echo "$out" | grep -q "$tmp/missing" || fail "error does not name the missing image: $out"
 
-out=$("$rw" launch demo --kit "$tmp/nokit" --exit 2>&1)
+out=$("$rw" run demo --kit "$tmp/nokit" --exit 2>&1)
 rc=$?
-[ "$rc" -eq 2 ] || fail "launch with a missing kit exited $rc, want 2: $out"
-echo "$out" | grep -q "$tmp/nokit/vmlinuz" || fail "launch error does not name the kernel: $out"
+[ "$rc" -eq 2 ] || fail "run with a missing kit exited $rc, want 2: $out"
+echo "$out" | grep -q "$tmp/nokit/vmlinuz" || fail "run error does not name the kernel: $out"
 
-out=$("$rw" launch 2>&1); [ $? -eq 2 ] || fail "launch without a name should be a usage error"
-out=$("$rw" launch demo --cpus many 2>&1); [ $? -eq 2 ] || fail "--cpus many accepted"
+out=$("$rw" run 2>&1); [ $? -eq 2 ] || fail "run without a name should be a usage error"
+out=$("$rw" run demo --cpus many 2>&1); [ $? -eq 2 ] || fail "--cpus many accepted"
 echo "$out" | grep -q -- "--cpus 'many'" || fail "bad --cpus not named: $out"
 out=$("$rw" frobnicate 2>&1); [ $? -eq 2 ] || fail "unknown command accepted"
 echo "ok"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* ringwatch launch: boot a guest under the launcher and show its state. */
+/* ringwatch run: boot a guest under the launcher and show its state. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -58,7 +58,7 @@ static int parse_uint(const char *opt, const char *s, unsigned int *out)
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || v > 1000000) {
-		fprintf(stderr, "ringwatch launch: %s '%s': expected a number\n", opt, s);
+		fprintf(stderr, "ringwatch run: %s '%s': expected a number\n", opt, s);
 		return -1;
 	}
 	*out = (unsigned int)v;
@@ -108,7 +108,7 @@ static void print_state(struct rw_vm *vm)
 	munmap(ram, vm->ram_size);
 }
 
-int cli_launch(int argc, char **argv)
+int cli_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "kit", required_argument, NULL, 'k' },
@@ -150,17 +150,17 @@ int cli_launch(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "ringwatch launch: expected one VM name\n");
+		fprintf(stderr, "ringwatch run: expected one VM name\n");
 		return RW_EXIT_USAGE;
 	}
 	cfg.name = argv[optind];
 	if (!!cfg.kernel != !!cfg.initrd) {
-		fprintf(stderr, "ringwatch launch: --kernel and --initrd go together\n");
+		fprintf(stderr, "ringwatch run: --kernel and --initrd go together\n");
 		return RW_EXIT_USAGE;
 	}
 	if (!cfg.kernel) {
 		if (!kit[0] && cli_default_kit(kit, sizeof(kit))) {
-			fprintf(stderr, "ringwatch launch: cannot locate the guest kit; use --kit\n");
+			fprintf(stderr, "ringwatch run: cannot locate the guest kit; use --kit\n");
 			return RW_EXIT_USAGE;
 		}
 		snprintf(kernel, sizeof(kernel), "%s/vmlinuz", kit);
@@ -173,7 +173,7 @@ int cli_launch(int argc, char **argv)
 	signal(SIGTERM, on_stop_signal);
 	signal(SIGHUP, on_stop_signal);
 	if (rw_vm_start(&cfg, &vm, err, sizeof(err))) {
-		fprintf(stderr, "ringwatch launch: %s\n", err);
+		fprintf(stderr, "ringwatch run: %s\n", err);
 		return RW_EXIT_USAGE;
 	}
 	printf("launched %s: qemu pid %d, accel %s (%s), %u vCPU, %u MiB, run dir %s\n",
@@ -181,7 +181,7 @@ int cli_launch(int argc, char **argv)
 	       cfg.memory_mib, vm.run_dir);
 	fflush(stdout);
 	if (rw_vm_wait_ready(&vm, (int)timeout_s * 1000, ready, sizeof(ready), err, sizeof(err))) {
-		fprintf(stderr, "ringwatch launch: %s\n", err);
+		fprintf(stderr, "ringwatch run: %s\n", err);
 		rw_vm_stop(&vm);
 		return RW_EXIT_USAGE;
 	}

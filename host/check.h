@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Check registry: every check ringwatchd runs on a VM is one rw_check_ops in
+ * the table rw_checks[] (host/check_table.c).  A pass over a VM runs every
+ * registered check in table order with one rw_check_ctx per check (the
+ * check's own per-VM state survives between passes in ctx->state).
+ *
+ * Adding a check: write host/check_<name>.c defining a const struct
+ * rw_check_ops, declare it below, and add it to rw_checks[].
+ *
+ * A check reports one result per pass:
+ *   ok       the property holds, vouched for by res->source
+ *   alert    the property is violated (findings say where)
+ *   unknown  the property cannot be decided yet (e.g. no baseline, guest booting)
+ *   error    the check could not run (QEMU not answering, unreadable input)
+ * and names the source that vouched ("qmp", "host-memory", "guest-report"...).
+ */
+#ifndef RW_HOST_CHECK_H
+#define RW_HOST_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct rw_qmp;
+
+enum rw_result {
+	RW_RESULT_OK = 0,
+	RW_RESULT_ALERT = 1,
+	RW_RESULT_UNKNOWN = 2,
+	RW_RESULT_ERROR = 3,
+};
+
+const char *rw_result_name(enum rw_result r);
+
+/* What a check may know about the VM it runs on (read-only for the check). */
+struct rw_check_vm {
+	const char *name;
+	const char *qmp_path;		/* QMP socket (unix) */
+	const char *mem_path;		/* RAM source path, or "" */
+	int mem_fd;			/* RAM fd held by the daemon (launched VMs), or -1 */
+	uint64_t mem_size;		/* bytes of mem_fd, or 0 */
+	const char *kernel_path;	/* kernel image, or "" */
+	bool paused_by_ringwatch;	/* a response of ours paused it */
+};
+
+/* Run state observed by a check (vm-liveness fills it; the pass uses it). */
+enum rw_run_state {
+	RW_RUN_UNSEEN = 0,
+	RW_RUN_RUNNING,
+	RW_RUN_PAUSED,
+	RW_RUN_OTHER,
+};
+
+struct rw_check_ctx {
+	const struct rw_check_vm *vm;
+	int qmp_timeout_ms;		/* bound for every QMP call */
+	void *state;			/* the check's per-VM state; freed with ops->free_state */
+	enum rw_run_state *run_state;	/* shared by the checks of one pass */
+	/* The pass's QMP connection: use rw_check_qmp(), never these directly. */
+	struct rw_qmp **qmp;
+	char *qmp_err;			/* why the connection failed (sticky for the pass) */
+	size_t qmp_errlen;
+};
+
+#define RW_CHECK_SOURCE_MAX 32
+#define RW_CHECK_SUMMARY_MAX 256
+#define RW_CHECK_MAX_FINDINGS 64
+
+struct rw_check_result {
+	enum rw_result result;
+	char source[RW_CHECK_SOURCE_MAX];	/* which source vouched */
+	char summary[RW_CHECK_SUMMARY_MAX];	/* one line for humans */
+	json_t *findings;			/* JSON array of objects (owned), or NULL */
+};
+
+struct rw_check_ops {
+	const char *name;		/* [a-z0-9-], unique */
+	const char *description;
+	/*
+	 * Run once.  Fill @res (rw_check_set) and return 0; a negative return
+	 * turns the result into "error" with the summary set by the check.
+	 * Must be bounded in time (use ctx->qmp_timeout_ms for QMP calls).
+	 */
+	int (*run)(struct rw_check_ctx *ctx, struct rw_check_result *res);
+	/* Free ctx->state (NULL state never passed); NULL when the check keeps none. */
+	void (*free_state)(void *state);
+};
+
+/* The registered checks, NULL-terminated (host/check_table.c). */
+extern const struct rw_check_ops *const rw_checks[];
+size_t rw_check_count(const struct rw_check_ops *const *table);
+
+extern const struct rw_check_ops rw_check_vm_liveness;
+extern const struct rw_check_ops rw_check_cr_bits;
+
+/*
+ * The QMP connection of this pass, connected on first use (bounded by
+ * ctx->qmp_timeout_ms).  NULL when QEMU does not answer; the reason is in
+ * @err (and stays for the rest of the pass, so a hung QEMU costs one timeout).
+ */
+struct rw_qmp *rw_check_qmp(struct rw_check_ctx *ctx, char *err, size_t errlen);
+
+/* Set result, source and a printf-style summary. */
+void rw_check_set(struct rw_check_result *res, enum rw_result result, const char *source,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Append a finding (reference stolen); at most RW_CHECK_MAX_FINDINGS are kept. */
+void rw_check_add_finding(struct rw_check_result *res, json_t *finding);
+
+void rw_check_result_init(struct rw_check_result *res);
+void rw_check_result_clear(struct rw_check_result *res);
+
+#endif
