@@ -29,6 +29,7 @@
 #define GUEST_MODDIR "/lib/modules/rwtest"
 #define GUEST_LOG "/run/ringwatch/agent-events.log"
 #define GUEST_CTL "/run/ringwatch/agent.ctl"
+#define GUEST_PATH "export PATH=/usr/sbin:/usr/bin:/bin; "
 
 /* Kit modules used as test subjects: small, no dependencies, harmless. */
 static const char *const kit_modules[][2] = {
@@ -108,9 +109,11 @@ static char *sh(const char *fmt, ...)
 {
 	char cmd[2048];
 	va_list ap;
+	int n;
 
+	n = snprintf(cmd, sizeof(cmd), "%s", GUEST_PATH);
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
 	va_end(ap);
 	return rw_test_guest_sh(&vm, cmd, 120);
 }
@@ -122,9 +125,11 @@ static char *sh_status(int *status, const char *fmt, ...)
 	char cmd[2048], err[512];
 	char *out = NULL;
 	va_list ap;
+	int n;
 
+	n = snprintf(cmd, sizeof(cmd), "%s", GUEST_PATH);
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
 	va_end(ap);
 	if (rw_vm_exec(&vm, cmd, 120000, &out, status, err, sizeof(err)))
 		fail_msg("guest command '%s': %s", cmd, err);
@@ -181,8 +186,12 @@ static void expect_events(int min, const char *const *needles)
 		usleep(100000);
 	}
 	log = events_received();
-	fail_msg("expected %d event(s) with '%s'%s%s; received:\n%s", min, needles[0],
-		 needles[1] ? " and '" : "", needles[1] ? needles[1] : "", log);
+	fprintf(stderr, "events received:\n%s", log);
+	free(log);
+	fprintf(stderr, "expected at least %d line(s) with all of:", min);
+	for (const char *const *nd = needles; *nd; nd++)
+		fprintf(stderr, " %s", *nd);
+	fail_msg("\nexpected event(s) missing (received events above)");
 }
 
 #define EXPECT_EVENTS(min, ...) expect_events(min, (const char *const[]){ __VA_ARGS__, NULL })
@@ -372,18 +381,23 @@ static void test_module_not_allowlisted_init(void **state)
 	expect_module_refused("init", "crc7", "init_module", hash_crc7);
 }
 
-/* busybox insmod tries finit_module and falls back to init_module. */
+/* busybox insmod tries finit_module and falls back to init_module: both refused. */
 static void test_module_busybox_insmod(void **state)
 {
-	int status, before = COUNT("\"event\":\"module-denied\"", "\"module\":\"crc7\"");
+	const char *mod = "\"module\":\"crc7\"", *comm = "\"comm\":\"insmod\"";
+	int status, finit, init;
 	char *out;
 
 	(void)state;
+	finit = COUNT("\"event\":\"module-denied\"", mod, comm, "\"origin\":\"finit_module\"");
+	init = COUNT("\"event\":\"module-denied\"", mod, comm, "\"origin\":\"init_module\"");
 	out = sh_status(&status, "insmod " GUEST_MODDIR "/crc7.ko 2>&1");
 	assert_int_not_equal(status, 0);
 	free(out);
-	EXPECT_EVENTS(before + 1, "\"event\":\"module-denied\"", "\"module\":\"crc7\"",
-		      "\"comm\":\"insmod\"");
+	EXPECT_EVENTS(finit + 1, "\"event\":\"module-denied\"", mod, comm,
+		      "\"origin\":\"finit_module\"");
+	EXPECT_EVENTS(init + 1, "\"event\":\"module-denied\"", mod, comm,
+		      "\"origin\":\"init_module\"");
 }
 
 static void test_module_allowlisted_loads(void **state)
@@ -534,11 +548,13 @@ static void test_guard_agent_process(void **state)
 	EXPECT_EVENTS(1, "\"event\":\"guard-signal\"", target, "\"signal\":9");
 	EXPECT_EVENTS(1, "\"event\":\"guard-signal\"", target, "\"signal\":15");
 	out = sh("rw_attack ptrace %d", pid);
-	assert_non_null(strstr(out, "succeeded=0 denied=2"));
+	if (!strstr(out, "succeeded=0 denied=2"))
+		fail_msg("ptrace of the agent was not refused:\n%s", out);
 	free(out);
 	EXPECT_EVENTS(1, "\"event\":\"guard-ptrace\"", target);
 	out = sh("rw_attack fds %d", pid);
-	assert_non_null(strstr(out, "succeeded=0 "));
+	if (!strstr(out, "succeeded=0 "))
+		fail_msg("the agent's descriptors were reachable:\n%s", out);
 	free(out);
 	/* The binary that carries the agent's identity cannot be rewritten. */
 	out = sh_status(&status, "echo x >> /usr/sbin/ringwatch-agent 2>&1");
