@@ -319,9 +319,27 @@ static int setup(void **state)
 	return 0;
 }
 
+/* Keep the guest console (agent output, kernel messages) for post-mortems. */
+static void save_serial_log(void)
+{
+	char path[700], *tail = rw_vm_serial_tail(&vm, 4u << 20);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/test-logs", env.build);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/test-logs/e2e_bpf_lsm.serial.log", env.build);
+	f = fopen(path, "w");
+	if (f && tail)
+		fputs(tail, f);
+	if (f)
+		fclose(f);
+	free(tail);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
+	save_serial_log();
 	rw_vm_stop(&vm);
 	rw_test_rmtree(overlay);
 	return 0;
@@ -564,6 +582,61 @@ static void test_guard_agent_process(void **state)
 	assert_int_equal(agent_pid(), pid);
 }
 
+static void test_credential_change(void **state)
+{
+	char *out;
+
+	(void)state;
+	out = sh("rw_attack setuid 1000");
+	assert_non_null(strstr(out, "setresuid 1000 ok"));
+	free(out);
+	EXPECT_EVENTS(1, "\"event\":\"cred-change\"", "\"source\":\"setid\"",
+		      "\"old_uid\":0,\"old_euid\":0,\"new_uid\":1000,\"new_euid\":1000",
+		      "\"comm\":\"rw_attack\"");
+}
+
+/*
+ * The agent restarts (here on request; a crash takes the same path): the
+ * supervisor starts it again, it reattaches to the pins, keeps the policy
+ * (including runtime updates) and delivers what happened while it was away.
+ */
+static void test_agent_restart(void **state)
+{
+	int old_pid = agent_pid(), new_pid = 0, before;
+	char line[200], *out;
+
+	(void)state;
+	snprintf(line, sizeof(line), "module-allow nlmon %s", hash_nlmon);
+	agent_update(line);
+	before = COUNT("\"event\":\"module-denied\"", "\"comm\":\"rw_modload\"");
+	free(sh("echo restart > " GUEST_CTL));
+	EXPECT_EVENTS(1, "\"agent\":\"stopping\"");
+	/* While it is away the guard holds and events queue up. */
+	out = sh_status(&(int){ 0 }, "rw_modload init " GUEST_MODDIR "/crc7.ko");
+	assert_string_equal(out, "error EPERM 1\n");
+	free(out);
+	EXPECT_EVENTS(1, "\"agent\":\"started\"", "\"mode\":\"reattached\"");
+	EXPECT_EVENTS(before + 1, "\"event\":\"module-denied\"", "\"comm\":\"rw_modload\"");
+	for (int i = 0; i < 100 && (new_pid <= 1 || new_pid == old_pid); i++) {
+		usleep(100000);
+		new_pid = agent_pid();
+	}
+	assert_int_not_equal(new_pid, old_pid);
+	out = latest_health();
+	assert_non_null(strstr(out, "\"ok\":true"));
+	assert_non_null(strstr(out, "\"mode\":\"reattached\""));
+	assert_non_null(strstr(out, "\"module_allow\":3"));
+	free(out);
+	out = sh("insmod " GUEST_MODDIR "/nlmon.ko && rmmod nlmon && echo loaded");
+	assert_string_equal(out, "loaded\n");
+	free(out);
+	/* The new instance is protected like the old one. */
+	out = sh_status(&(int){ 0 }, "kill -9 %d 2>&1; sleep 1; test -d /proc/%d && echo alive",
+			new_pid, new_pid);
+	assert_non_null(strstr(out, "alive"));
+	free(out);
+}
+
 /* Legitimate activity under the full policy produces no event at all. */
 static void test_legitimate_workload_is_quiet(void **state)
 {
@@ -611,6 +684,8 @@ int main(void)
 		cmocka_unit_test(test_ld_preload_exec),
 		cmocka_unit_test(test_guard_bpf_objects),
 		cmocka_unit_test(test_guard_agent_process),
+		cmocka_unit_test(test_credential_change),
+		cmocka_unit_test(test_agent_restart),
 		cmocka_unit_test(test_legitimate_workload_is_quiet),
 	};
 

@@ -4,10 +4,12 @@
  *   rw_attack bpf DIR     every link/prog/map id: get an fd (and detach links);
  *                         every pin in DIR: BPF_OBJ_GET, unlink, rename
  *   rw_attack ptrace PID  PTRACE_ATTACH and PTRACE_SEIZE
+ *   rw_attack setuid UID  setresuid(UID, UID, UID) (a credential change)
  *   rw_attack fds PID     open every /proc/PID/fd entry (the agent's link fds)
  * Prints one line per result, "<what> <target> ok|EPERM|<errno>", and a
  * summary "succeeded=N denied=N other=N".
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -156,7 +158,7 @@ static void attack_fds(pid_t pid)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: rw_attack bpf DIR | ptrace PID | fds PID\n");
+		fprintf(stderr, "usage: rw_attack bpf DIR | ptrace PID | fds PID | setuid UID\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "bpf")) {
@@ -166,6 +168,10 @@ int main(int argc, char **argv)
 		attack_pins(argv[2]);
 	} else if (!strcmp(argv[1], "ptrace")) {
 		attack_ptrace((pid_t)atoi(argv[2]));
+	} else if (!strcmp(argv[1], "setuid")) {
+		uid_t uid = (uid_t)atoi(argv[2]);
+
+		result("setresuid", argv[2], setresuid(uid, uid, uid));
 	} else if (!strcmp(argv[1], "fds")) {
 		attack_fds((pid_t)atoi(argv[2]));
 	} else {

@@ -480,6 +480,7 @@ int rw_bpf_apply(struct rw_agent_bpf *b, const struct rw_policy_cmd *cmd, char *
 		rc = write_config(b, &cfg);
 		break;
 	case RW_POL_HEALTH:
+	case RW_POL_RESTART:
 		break;
 	}
 	return rc ? errf(err, errlen, "update BPF maps", -rc) : 0;

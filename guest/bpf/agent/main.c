@@ -158,6 +158,11 @@ static void apply_line(struct agent *a, const char *line, const char *origin, in
 		report_health(a);
 		return;
 	}
+	if (rc > 0 && cmd.op == RW_POL_RESTART) {
+		report_str(a, "policy-applied", "command", line, extra);
+		stop_requested = 1;
+		return;
+	}
 	if (rc > 0)
 		rc = rw_bpf_apply(&a->bpf, &cmd, err, sizeof(err)) ? -1 : 1;
 	if (rc < 0) {

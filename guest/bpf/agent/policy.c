@@ -40,7 +40,7 @@ int rw_sha256_from_hex(const char *hex, size_t len, uint8_t out[RW_BPF_SHA256_LE
 
 bool rw_policy_runtime_only(enum rw_policy_op op)
 {
-	return op == RW_POL_BOOT_COMPLETE || op == RW_POL_HEALTH;
+	return op == RW_POL_BOOT_COMPLETE || op == RW_POL_HEALTH || op == RW_POL_RESTART;
 }
 
 static bool field_is(const struct field *f, const char *word)
@@ -190,8 +190,11 @@ int rw_policy_parse_line(const char *line, struct rw_policy_cmd *cmd, char *err,
 			cmd->deny = true;
 		else if (!field_is(&f[1], "allow"))
 			return fail(err, errlen, "usb-mount takes 'deny' or 'allow'", &f[1]);
-	} else if (field_is(&f[0], "boot-complete") || field_is(&f[0], "health")) {
-		cmd->op = field_is(&f[0], "health") ? RW_POL_HEALTH : RW_POL_BOOT_COMPLETE;
+	} else if (field_is(&f[0], "boot-complete") || field_is(&f[0], "health") ||
+		   field_is(&f[0], "restart")) {
+		cmd->op = field_is(&f[0], "health")	 ? RW_POL_HEALTH
+			  : field_is(&f[0], "restart") ? RW_POL_RESTART
+						       : RW_POL_BOOT_COMPLETE;
 		if (want_fields(n, 1, 1, &f[0], err, errlen))
 			return -1;
 	} else {

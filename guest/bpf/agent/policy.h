@@ -14,6 +14,8 @@
  *   usb-mount deny|allow          removable/USB block mounts after boot-complete
  *   boot-complete                 (runtime only) the guest finished booting
  *   health                        (runtime only) report health now
+ *   restart                       (runtime only) the agent exits and its supervisor
+ *                                 starts it again (reattaches; the programs stay)
  *
  * Module names are canonical kernel names: '-' is read as '_'.  SHA-256 is
  * 64 hex digits (either case).
@@ -37,6 +39,7 @@ enum rw_policy_op {
 	RW_POL_USB_MOUNT,
 	RW_POL_BOOT_COMPLETE,
 	RW_POL_HEALTH,
+	RW_POL_RESTART,
 };
 
 struct rw_policy_cmd {
