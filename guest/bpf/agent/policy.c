@@ -69,7 +69,7 @@ static int split(const char *line, struct field *fields)
 	}
 }
 
-static int fail(char *err, size_t errlen, const char *msg, const struct field *f)
+static int parse_error(char *err, size_t errlen, const char *msg, const struct field *f)
 {
 	if (f)
 		snprintf(err, errlen, "%s: '%.*s'", msg, (int)(f->len > 80 ? 80 : f->len), f->s);
@@ -81,14 +81,14 @@ static int fail(char *err, size_t errlen, const char *msg, const struct field *f
 static int parse_module_name(const struct field *f, char *out, char *err, size_t errlen)
 {
 	if (f->len == 0 || f->len >= RW_BPF_MOD_NAME_LEN)
-		return fail(err, errlen, "module name must have 1..55 characters", f);
+		return parse_error(err, errlen, "module name must have 1..55 characters", f);
 	for (size_t i = 0; i < f->len; i++) {
 		char c = f->s[i];
 
 		if (c == '-')
 			c = '_';
 		if (!isalnum((unsigned char)c) && c != '_')
-			return fail(err, errlen, "module name has a character outside [A-Za-z0-9_-]",
+			return parse_error(err, errlen, "module name has a character outside [A-Za-z0-9_-]",
 				    f);
 		out[i] = c;
 	}
@@ -98,12 +98,12 @@ static int parse_module_name(const struct field *f, char *out, char *err, size_t
 static int parse_env_name(const struct field *f, char *out, char *err, size_t errlen)
 {
 	if (f->len == 0 || f->len >= RW_BPF_ENV_NAME_LEN)
-		return fail(err, errlen, "variable name must have 1..31 characters", f);
+		return parse_error(err, errlen, "variable name must have 1..31 characters", f);
 	if (isdigit((unsigned char)f->s[0]))
-		return fail(err, errlen, "variable name starts with a digit", f);
+		return parse_error(err, errlen, "variable name starts with a digit", f);
 	for (size_t i = 0; i < f->len; i++) {
 		if (!isalnum((unsigned char)f->s[i]) && f->s[i] != '_')
-			return fail(err, errlen, "variable name has a character outside [A-Za-z0-9_]",
+			return parse_error(err, errlen, "variable name has a character outside [A-Za-z0-9_]",
 				    f);
 		out[i] = f->s[i];
 	}
@@ -120,11 +120,11 @@ static int parse_hash(const struct field *f, struct rw_policy_cmd *cmd, bool sta
 	static const uint8_t zero[RW_BPF_SHA256_LEN];
 
 	if (rw_sha256_from_hex(f->s, f->len, cmd->sha256))
-		return fail(err, errlen, star_ok ? "expected 64 hex digits or '*'"
+		return parse_error(err, errlen, star_ok ? "expected 64 hex digits or '*'"
 						 : "expected 64 hex digits", f);
 	/* All zero stands for '*' in the maps: not a hash anyone may name. */
 	if (!memcmp(cmd->sha256, zero, sizeof(zero)))
-		return fail(err, errlen, "the all-zero hash is reserved", f);
+		return parse_error(err, errlen, "the all-zero hash is reserved", f);
 	return 0;
 }
 
@@ -150,10 +150,10 @@ int rw_policy_parse_line(const char *line, struct rw_policy_cmd *cmd, char *err,
 
 	memset(cmd, 0, sizeof(*cmd));
 	if (strlen(line) >= RW_POLICY_LINE_MAX)
-		return fail(err, errlen, "line too long", NULL);
+		return parse_error(err, errlen, "line too long", NULL);
 	n = split(line, f);
 	if (n < 0)
-		return fail(err, errlen, "too many fields", NULL);
+		return parse_error(err, errlen, "too many fields", NULL);
 	if (n == 0)
 		return 0;
 	if (field_is(&f[0], "module-allow") || field_is(&f[0], "module-remove")) {
@@ -174,7 +174,7 @@ int rw_policy_parse_line(const char *line, struct rw_policy_cmd *cmd, char *err,
 			return -1;
 		if (n == 3) {
 			if (!field_is(&f[2], "kill"))
-				return fail(err, errlen, "env-watch option must be 'kill'", &f[2]);
+				return parse_error(err, errlen, "env-watch option must be 'kill'", &f[2]);
 			cmd->env_flags = RW_ENV_KILL;
 		}
 	} else if (field_is(&f[0], "env-remove")) {
@@ -189,7 +189,7 @@ int rw_policy_parse_line(const char *line, struct rw_policy_cmd *cmd, char *err,
 		if (field_is(&f[1], "deny"))
 			cmd->deny = true;
 		else if (!field_is(&f[1], "allow"))
-			return fail(err, errlen, "usb-mount takes 'deny' or 'allow'", &f[1]);
+			return parse_error(err, errlen, "usb-mount takes 'deny' or 'allow'", &f[1]);
 	} else if (field_is(&f[0], "boot-complete") || field_is(&f[0], "health") ||
 		   field_is(&f[0], "restart")) {
 		cmd->op = field_is(&f[0], "health")	 ? RW_POL_HEALTH
@@ -198,7 +198,7 @@ int rw_policy_parse_line(const char *line, struct rw_policy_cmd *cmd, char *err,
 		if (want_fields(n, 1, 1, &f[0], err, errlen))
 			return -1;
 	} else {
-		return fail(err, errlen, "unknown command", &f[0]);
+		return parse_error(err, errlen, "unknown command", &f[0]);
 	}
 	return 1;
 }
