@@ -39,7 +39,9 @@ static const char *const kit_modules[][2] = {
 };
 
 static struct rw_test_env env;
-static struct rw_vm vm;
+static struct rw_vm main_vm;
+static struct rw_vm usb_vm;		/* generic-flavor guest with a USB stick */
+static struct rw_vm *vm_now = &main_vm;	/* the guest the helpers talk to */
 static char overlay[128];
 static char hash_dummy[65], hash_nlmon[65], hash_crc7[65], hash_hello[65];
 
@@ -115,7 +117,7 @@ static char *sh(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
 	va_end(ap);
-	return rw_test_guest_sh(&vm, cmd, 120);
+	return rw_test_guest_sh(vm_now, cmd, 120);
 }
 
 /* Run a command whose exit status the test checks itself. */
@@ -131,7 +133,7 @@ static char *sh_status(int *status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
 	va_end(ap);
-	if (rw_vm_exec(&vm, cmd, 120000, &out, status, err, sizeof(err)))
+	if (rw_vm_exec(vm_now, cmd, 120000, &out, status, err, sizeof(err)))
 		fail_msg("guest command '%s': %s", cmd, err);
 	return out;
 }
@@ -313,21 +315,21 @@ static int setup(void **state)
 	rw_test_env_load(&env);
 	build_overlay();
 	opts.overlay_dir = overlay;
-	rw_test_boot(&env, &opts, &vm, ready, sizeof(ready));
+	rw_test_boot(&env, &opts, &main_vm, ready, sizeof(ready));
 	if (!strstr(ready, "failed_rc=0"))
 		fail_msg("an rc.d script failed (agent did not start?): %s", ready);
 	return 0;
 }
 
 /* Keep the guest console (agent output, kernel messages) for post-mortems. */
-static void save_serial_log(void)
+static void save_serial_log(struct rw_vm *guest, const char *name)
 {
-	char path[700], *tail = rw_vm_serial_tail(&vm, 4u << 20);
+	char path[700], *tail = rw_vm_serial_tail(guest, 4u << 20);
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/test-logs", env.build);
 	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/test-logs/e2e_bpf_lsm.serial.log", env.build);
+	snprintf(path, sizeof(path), "%s/test-logs/%s.serial.log", env.build, name);
 	f = fopen(path, "w");
 	if (f && tail)
 		fputs(tail, f);
@@ -339,8 +341,13 @@ static void save_serial_log(void)
 static int teardown(void **state)
 {
 	(void)state;
-	save_serial_log();
-	rw_vm_stop(&vm);
+	vm_now = &main_vm;
+	if (usb_vm.pid) {	/* the USB test failed half-way */
+		save_serial_log(&usb_vm, "e2e_bpf_lsm-usb");
+		rw_vm_stop(&usb_vm);
+	}
+	save_serial_log(&main_vm, "e2e_bpf_lsm");
+	rw_vm_stop(&main_vm);
 	rw_test_rmtree(overlay);
 	return 0;
 }
@@ -669,6 +676,83 @@ static void test_legitimate_workload_is_quiet(void **state)
 	free(out);
 }
 
+/*
+ * Removable/USB block devices: a QEMU usb-storage stick on the generic
+ * kernel flavor (the cloud kernel has no USB).  Mounting it works before
+ * boot-complete and is refused after; tmpfs is not affected; the rule can
+ * be switched off at runtime.
+ */
+static void test_usb_mount_rule(void **state)
+{
+	struct rw_test_env usb_env;
+	struct rw_test_boot opts = { .name = "bpf-usb", .cpus = 1, .memory_mib = 768 };
+	char kit[600], img[700], drive[800], ready[512], usb_overlay[128], src[1024], *out;
+	const char *saved = getenv("RW_KIT");
+	const char *args[] = { "-device", "qemu-xhci,id=xhci", "-drive", drive, "-device",
+			       "usb-storage,bus=xhci.0,drive=usbstick,removable=on", NULL };
+	int fd, status;
+
+	(void)state;
+	if (getenv("RW_KIT_USB"))
+		snprintf(kit, sizeof(kit), "%s", getenv("RW_KIT_USB"));
+	else
+		snprintf(kit, sizeof(kit), "%s/kit/amd64", env.build);
+	snprintf(src, sizeof(src), "%s/modules/usb_storage.ko", kit);
+	if (access(src, R_OK))
+		fail_msg("missing the generic-flavor kit with USB storage modules at %s (RW_KIT_USB); "
+			 "build it with RW_KIT_EXTRA_MODULES=\"xhci_pci usb_storage sd_mod vfat "
+			 "nls_cp437 nls_iso8859_1 nls_utf8\" scripts/mkkit amd64 %s", kit, kit);
+	setenv("RW_KIT", kit, 1);
+	rw_test_env_load(&usb_env);
+	if (saved)
+		setenv("RW_KIT", saved, 1);
+	else
+		unsetenv("RW_KIT");
+
+	rw_test_mkdtemp(usb_overlay, sizeof(usb_overlay), "bpf-usb");
+	snprintf(src, sizeof(src), "%s/bin/ringwatch-agent", env.payloads);
+	copy_into(usb_overlay, "usr/sbin/ringwatch-agent", src, 0755);
+	snprintf(src, sizeof(src), "%s/guest/bpf/rc.d/50-ringwatch-agent", env.top);
+	copy_into(usb_overlay, "etc/ringwatch/rc.d/50-ringwatch-agent", src, 0755);
+	rw_test_write_file(usb_overlay, "etc/ringwatch/policy", "usb-mount deny\n", 0644);
+	snprintf(img, sizeof(img), "%s-stick.img", usb_overlay);
+	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 32 << 20), 0);
+	close(fd);
+	snprintf(drive, sizeof(drive), "if=none,id=usbstick,format=raw,file=%s", img);
+	opts.overlay_dir = usb_overlay;
+	opts.extra_args = args;
+	vm_now = &usb_vm;
+	rw_test_boot(&usb_env, &opts, vm_now, ready, sizeof(ready));
+	if (!strstr(ready, "failed_rc=0"))
+		fail_msg("an rc.d script failed: %s", ready);
+
+	out = sh("for i in $(seq 100); do [ -b /dev/sda ] && break; sleep 0.2; done; "
+		 "mkdosfs /dev/sda > /dev/null && mkdir -p /mnt/usb && mount -t vfat -o iocharset=utf8 /dev/sda "
+		 "/mnt/usb && echo before > /mnt/usb/f && umount /mnt/usb && echo mounted");
+	assert_string_equal(out, "mounted\n");
+	free(out);
+	free(sh("ringwatch-agent boot-complete"));
+	out = sh_status(&status, "mount -t vfat -o iocharset=utf8 /dev/sda /mnt/usb 2>&1");
+	assert_int_not_equal(status, 0);
+	free(out);
+	EXPECT_EVENTS(1, "\"event\":\"mount-denied\"", "\"verdict\":\"deny\"",
+		      "\"removable\":true,\"usb\":true,\"fstype\":\"vfat\",\"disk\":\"sda\"");
+	out = sh("mount -t tmpfs none /mnt && umount /mnt && grep -c /mnt/usb /proc/mounts || true");
+	assert_string_equal(out, "0\n");
+	free(out);
+	agent_update("usb-mount allow");
+	out = sh("mount -t vfat -o iocharset=utf8 /dev/sda /mnt/usb && cat /mnt/usb/f && umount /mnt/usb");
+	assert_string_equal(out, "before\n");
+	free(out);
+	save_serial_log(vm_now, "e2e_bpf_lsm-usb");
+	rw_vm_stop(vm_now);
+	vm_now = &main_vm;
+	unlink(img);
+	rw_test_rmtree(usb_overlay);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,7 +771,10 @@ int main(void)
 		cmocka_unit_test(test_credential_change),
 		cmocka_unit_test(test_agent_restart),
 		cmocka_unit_test(test_legitimate_workload_is_quiet),
+		cmocka_unit_test(test_usb_mount_rule),
 	};
 
+	if (getenv("RW_TEST_FILTER"))	/* e.g. RW_TEST_FILTER='test_usb*' */
+		cmocka_set_test_filter(getenv("RW_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
