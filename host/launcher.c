@@ -320,6 +320,8 @@ static void build_argv(const struct rw_vm_config *cfg, const struct rw_vm *vm,
 		add_arg(a, "-device");
 		add_arg(a, "vhost-user-vsock-pci,chardev=rwvsock");
 	}
+	for (const char *const *x = cfg->extra_args; x && *x; x++)
+		add_arg(a, "%s", *x);
 }
 
 static pid_t spawn_qemu(const struct rw_vm *vm, struct qemu_argv *a, char *err, size_t errlen)

@@ -41,6 +41,7 @@ struct rw_vm_config {
 	const char *vhost_user_socket;	/* backend socket for RW_VSOCK_VHOST_USER */
 	const char *run_parent;		/* where the run dir is made; default /tmp */
 	const char *qemu;		/* qemu-system-x86_64 binary; default from PATH */
+	const char *const *extra_args;	/* more QEMU arguments (devices...), NULL-terminated */
 };
 
 struct rw_vm {

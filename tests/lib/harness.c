@@ -113,6 +113,7 @@ void rw_test_boot(const struct rw_test_env *env, const struct rw_test_boot *opts
 	cfg.vhost_user_socket = opts->vhost_user_socket;
 	if (opts->guest_cid)
 		cfg.guest_cid = opts->guest_cid;
+	cfg.extra_args = opts->extra_args;
 	if (rw_vm_start(&cfg, vm, err, sizeof(err)))
 		fail_msg("starting guest %s: %s", name, err);
 	if (rw_vm_wait_ready(vm, timeout_s * 1000, ready_line, ready_len, err, sizeof(err))) {

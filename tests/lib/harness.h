@@ -44,6 +44,7 @@ struct rw_test_boot {
 	enum rw_vsock_mode vsock;
 	const char *vhost_user_socket;
 	unsigned int guest_cid;
+	const char *const *extra_args;	/* more QEMU arguments, NULL-terminated */
 };
 
 /* Boot a kit guest and wait for readiness; fails the test with the serial tail. */
