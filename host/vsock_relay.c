@@ -639,6 +639,11 @@ int vsock_relay_run_once(struct vsock_relay *r, int timeout_ms)
 		}
 		if (re & (POLLIN | POLLHUP | POLLERR))
 			stream_pump_down(s);
+		/* upstream hung up while the guest reads nothing: do not spin on
+		 * POLLHUP waiting for send space that may never come */
+		if (!s->dead && (re & (POLLHUP | POLLERR)) &&
+		    (!s->conn || !vsock_conn_send_space(s->conn)))
+			stream_upstream_gone(s, "channel service hung up; guest not reading", false);
 	}
 	reap_streams(r);
 	return 0;
