@@ -320,8 +320,8 @@ static void test_channel_kill_restart(void **state)
 	printf("  guest up: %s\n", ready);
 
 	snprintf(cmd, sizeof(cmd),
-		 "/bin/chan_stream stream %u 7391 %d >/tmp/cs.out 2>&1 </dev/null &", N_MSGS,
-		 STREAM_TIMEOUT_S);
+		 "/bin/chan_stream stream %u 7391 %d 25 >/tmp/cs.out 2>&1 </dev/null &", N_MSGS,
+		 STREAM_TIMEOUT_S); /* paced: >= 5 s, so the kills land mid-stream */
 	free(rw_test_guest_sh(&vm, cmd, 30));
 
 	start = mono_ms();
@@ -332,6 +332,9 @@ static void test_channel_kill_restart(void **state)
 		if ((kills == 0 && n >= KILL_AT_1) || (kills == 1 && n >= KILL_AT_2)) {
 			printf("  %.1f s: %ld stored: SIGKILL the channel service (pid %d)\n",
 			       (mono_ms() - start) / 1000.0, n, (int)r.svc);
+			if (n >= (long)N_MSGS - 500)
+				fail_msg("the stream was almost over before kill %u: not mid-stream",
+					 kills + 1);
 			kill_wait(r.svc, SIGKILL);
 			kills++;
 			usleep(700000);

@@ -24,8 +24,11 @@ static void on_stop(int sig)
 	stop_flag = 1;
 }
 
+#define MAX_PUSH_CONNS 16
+
 struct pusher {
 	const struct rw_test_chan_service *o;
+	struct rw_ch_conn *conns[MAX_PUSH_CONNS]; /* ready connections */
 };
 
 /* per connection */
@@ -81,10 +84,15 @@ static void push_more(struct pusher *p, struct rw_ch_conn *c)
 {
 	struct push_state *ps = rw_ch_conn_user(c);
 	unsigned window = p->o->window ? p->o->window : 256;
+	struct rw_ch_conn_stats st;
 
 	if (!ps)
 		return;
-	while (ps->next_gen <= p->o->host_msgs && ps->next_gen - ps->acked_gen <= window) {
+	/* downstream keeps pace with upstream: generation g only once the guest's
+	 * g-th message is stored, so a kill interrupts both directions */
+	rw_ch_conn_get_stats(c, &st);
+	while (ps->next_gen <= p->o->host_msgs && ps->next_gen - ps->acked_gen <= window &&
+	       ps->next_gen <= st.hwm) {
 		struct rw_msg m;
 		int64_t seq;
 
@@ -123,6 +131,11 @@ static void on_ready(void *ctx, struct rw_ch_conn *c)
 	ps->first_gen = ps->acked_gen + 1;
 	ps->next_gen = ps->first_gen;
 	rw_ch_conn_set_user(c, ps);
+	for (unsigned i = 0; i < MAX_PUSH_CONNS; i++)
+		if (!p->conns[i]) {
+			p->conns[i] = c;
+			break;
+		}
 	push_more(p, c);
 }
 
@@ -144,8 +157,12 @@ static void on_writable(void *ctx, struct rw_ch_conn *c)
 
 static void on_close(void *ctx, struct rw_ch_conn *c, const char *reason)
 {
-	(void)ctx;
+	struct pusher *p = ctx;
+
 	(void)reason;
+	for (unsigned i = 0; i < MAX_PUSH_CONNS; i++)
+		if (p->conns[i] == c)
+			p->conns[i] = NULL;
 	free(rw_ch_conn_user(c));
 	rw_ch_conn_set_user(c, NULL);
 }
@@ -224,11 +241,14 @@ int rw_test_chan_service_run(const struct rw_test_chan_service *o)
 	fprintf(stderr, "chan-service[%d]: listening on %s\n", (int)getpid(),
 		o->unix_path ? o->unix_path : "vsock");
 	while (!stop_flag) {
-		e = rw_channel_service_run_once(svc, 200);
+		e = rw_channel_service_run_once(svc, 20);
 		if (e < 0) {
 			fprintf(stderr, "chan-service: %s\n", strerror(-e));
 			break;
 		}
+		for (unsigned i = 0; i < MAX_PUSH_CONNS; i++)
+			if (p.conns[i])
+				push_more(&p, p.conns[i]);
 	}
 	rw_channel_service_free(svc);
 	rw_ch_file_store_close(store);

@@ -2,7 +2,8 @@
 /* A channel service process for tests (what ringwatchd runs, minus the rest
  * of the daemon): rw_channel_service + the file event store, plus a small
  * "policy pusher" that sends host_msgs POLICY_UPDATEs (generation 1..N) to
- * every guest stream and persists how far the guest acknowledged them, so a
+ * every guest stream (generation g only after the stream's g-th message is
+ * stored, so both directions progress together) and persists how far the guest acknowledged them, so a
  * SIGKILLed and restarted service resumes where the guest's ACKs left it.
  * On each guest RAM table it searches the kernel banner and writes it to
  * state_dir/banner-<pid>.txt. */

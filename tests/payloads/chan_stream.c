@@ -3,14 +3,15 @@
  * Guest test program for the host channel (static; links shared/rw_proto.c,
  * rw_chan.c, rw_seq.c: see scripts/build-payloads, "chan_*").
  *
- *   chan_stream stream N [PORT [TIMEOUT_S]]
+ *   chan_stream stream N [PORT [TIMEOUT_S [PACE_MS]]]
  *     sends N HEARTBEATs (counter = 1..N, so counter == seq) through rw_chan
  *     to CID 2, never overflowing the queue (no LOSS), and collects the host's
  *     POLICY_UPDATEs, whose generation numbers 1..N identify them; delivery to
  *     this "application" is exactly once (a generation seen again after a
  *     host restart is counted as a redelivery and dropped). Ends when every
  *     heartbeat is acknowledged and every generation arrived, then prints
- *     CHAN-STREAM DONE status=ok ... (or status=timeout).
+ *     CHAN-STREAM DONE status=ok ... (or status=timeout). PACE_MS > 0 queues
+ *     at most 50 messages per PACE_MS (so a test can act mid-stream).
  *   chan_stream garbage|oversized|badversion [PORT]
  *     one raw AF_VSOCK connection sending a bad first frame; prints
  *     CHAN-BAD mode=... closed=1 error=CODE when the host answered with ERROR
@@ -66,13 +67,13 @@ static void on_host(void *ctx, const struct rw_msg *m)
 	h->unique++;
 }
 
-static int run_stream(unsigned n, unsigned port, unsigned timeout_s)
+static int run_stream(unsigned n, unsigned port, unsigned timeout_s, unsigned pace_ms)
 {
 	struct rw_chan_config cfg;
 	struct host_rx h = { .n = n };
 	struct rw_chan_stats st;
 	struct rw_chan *c;
-	uint64_t start = now_ms(), last_report = 0;
+	uint64_t start = now_ms(), last_report = 0, next_batch = 0;
 	unsigned sent = 0;
 	int err = 0, ok = 0;
 
@@ -101,8 +102,14 @@ static int run_stream(unsigned n, unsigned port, unsigned timeout_s)
 	for (;;) {
 		uint64_t t = now_ms();
 
+		unsigned budget = pace_ms ? 50 : n;
+
+		if (pace_ms && t < next_batch)
+			budget = 0;
+		else if (pace_ms)
+			next_batch = t + pace_ms;
 		/* keep one slot free: a full queue would drop (LOSS) */
-		while (sent < n && rw_chan_queue_space(c) > 1) {
+		while (sent < n && budget-- && rw_chan_queue_space(c) > 1) {
 			struct rw_msg m;
 
 			memset(&m, 0, sizeof(m));
@@ -225,12 +232,13 @@ int main(int argc, char **argv)
 	if (argc >= 3 && !strcmp(argv[1], "stream")) {
 		unsigned n = (unsigned)strtoul(argv[2], NULL, 0);
 		unsigned timeout_s = argc >= 5 ? (unsigned)strtoul(argv[4], NULL, 0) : 600;
+		unsigned pace_ms = argc >= 6 ? (unsigned)strtoul(argv[5], NULL, 0) : 0;
 
 		if (argc >= 4)
 			port = (unsigned)strtoul(argv[3], NULL, 0);
 		if (n < 1 || n > 10000000)
 			return 2;
-		return run_stream(n, port, timeout_s);
+		return run_stream(n, port, timeout_s, pace_ms);
 	}
 	if (argc >= 2 && (!strcmp(argv[1], "garbage") || !strcmp(argv[1], "oversized") ||
 			  !strcmp(argv[1], "badversion"))) {
@@ -238,6 +246,6 @@ int main(int argc, char **argv)
 			port = (unsigned)strtoul(argv[2], NULL, 0);
 		return run_bad(argv[1], port);
 	}
-	fprintf(stderr, "usage: chan_stream stream N [PORT [TIMEOUT_S]] | garbage|oversized|badversion [PORT]\n");
+	fprintf(stderr, "usage: chan_stream stream N [PORT [TIMEOUT_S [PACE_MS]]] | garbage|oversized|badversion [PORT]\n");
 	return 2;
 }
