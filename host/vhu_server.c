@@ -26,6 +26,9 @@ struct vhu_server {
 	struct vhu_dev vhu;
 	struct vsock_dev *vsock;
 	bool tx_more;       /* tx budget exhausted: process again without waiting */
+	/* what vhu_server_poll_prepare put where */
+	int listen_i, conn_i, kick_i[2];
+	bool polled_ring;
 	unsigned sessions;
 	char last_disconnect[256];
 };
@@ -234,39 +237,43 @@ static void drain_eventfd(int fd)
 	}
 }
 
-int vhu_server_run_once(struct vhu_server *srv, int timeout_ms)
+int vhu_server_poll_prepare(struct vhu_server *srv, struct pollfd *pfd, int *timeout_ms)
 {
-	struct pollfd pfd[4];
-	int n = 0, listen_i = -1, conn_i = -1, kick_i[2] = { -1, -1 };
-	bool polled_ring = false;
+	int n = 0;
 
+	srv->listen_i = srv->conn_i = srv->kick_i[0] = srv->kick_i[1] = -1;
+	srv->polled_ring = false;
 	if (srv->listen_fd >= 0) {
-		listen_i = n;
+		srv->listen_i = n;
 		pfd[n++] = (struct pollfd){ .fd = srv->listen_fd, .events = POLLIN };
 	}
 	if (srv->conn_fd >= 0) {
-		conn_i = n;
+		srv->conn_i = n;
 		pfd[n++] = (struct pollfd){ .fd = srv->conn_fd, .events = POLLIN };
 		for (unsigned q = 0; q < 2; q++) {
 			struct vhu_vring *vr = vhu_dev_ring(&srv->vhu, q);
 			if (!vr)
 				continue;
 			if (vr->kick_fd < 0) {
-				polled_ring = true;
+				srv->polled_ring = true;
 				continue;
 			}
-			kick_i[q] = n;
+			srv->kick_i[q] = n;
 			pfd[n++] = (struct pollfd){ .fd = vr->kick_fd, .events = POLLIN };
 		}
 	}
 	if (srv->tx_more)
-		timeout_ms = 0;
-	else if (polled_ring && (timeout_ms < 0 || timeout_ms > POLLED_RING_MS))
-		timeout_ms = POLLED_RING_MS;
+		*timeout_ms = 0;
+	else if (srv->polled_ring && (*timeout_ms < 0 || *timeout_ms > POLLED_RING_MS))
+		*timeout_ms = POLLED_RING_MS;
+	return n;
+}
 
-	int rc = poll(pfd, (nfds_t)n, timeout_ms);
-	if (rc < 0)
-		return errno == EINTR ? 0 : -errno;
+void vhu_server_poll_dispatch(struct vhu_server *srv, const struct pollfd *pfd)
+{
+	int conn_i = srv->conn_i, listen_i = srv->listen_i;
+	int kick_i[2] = { srv->kick_i[0], srv->kick_i[1] };
+	bool polled_ring = srv->polled_ring;
 
 	if (conn_i >= 0 && pfd[conn_i].revents) {
 		/* Messages first: they may stop rings whose kick fds we polled. */
@@ -304,5 +311,16 @@ int vhu_server_run_once(struct vhu_server *srv, int timeout_ms)
 	}
 	if (listen_i >= 0 && (pfd[listen_i].revents & POLLIN))
 		accept_frontend(srv);
+}
+
+int vhu_server_run_once(struct vhu_server *srv, int timeout_ms)
+{
+	struct pollfd pfd[VHU_SERVER_POLLFDS];
+	int n = vhu_server_poll_prepare(srv, pfd, &timeout_ms);
+	int rc = poll(pfd, (nfds_t)n, timeout_ms);
+
+	if (rc < 0)
+		return errno == EINTR ? 0 : -errno;
+	vhu_server_poll_dispatch(srv, pfd);
 	return 0;
 }

@@ -43,6 +43,15 @@ int vhu_server_adopt_fd(struct vhu_server *srv, int fd);
  * them. Returns 0, or -errno for a failure of the server itself (poll). */
 int vhu_server_run_once(struct vhu_server *srv, int timeout_ms);
 
+/* For callers with their own poll loop (ringwatch-vsockd): fill up to
+ * VHU_SERVER_POLLFDS entries (returns how many) and lower *timeout_ms when the
+ * server needs to come back sooner; after poll(), pass the same entries to
+ * dispatch. vhu_server_run_once is prepare + poll + dispatch. */
+#define VHU_SERVER_POLLFDS 4
+struct pollfd;
+int vhu_server_poll_prepare(struct vhu_server *srv, struct pollfd *pfd, int *timeout_ms);
+void vhu_server_poll_dispatch(struct vhu_server *srv, const struct pollfd *pfd);
+
 bool vhu_server_connected(const struct vhu_server *srv);
 /* Why the last front-end session ended ("" if none ended yet). */
 const char *vhu_server_last_disconnect(const struct vhu_server *srv);

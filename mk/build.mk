@@ -39,7 +39,7 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 LDFLAGS := $(SAN)
 LDLIBS := $(PKG_LIBS) -lbz2 -lcrypto -lpthread -lm
 
-HOST_MAINS := host/ringwatchd.c host/ringwatch.c
+HOST_MAINS := host/ringwatchd.c host/ringwatch.c host/ringwatch-vsockd.c
 LIB_SRCS := $(wildcard $(TOP)/shared/*.c) $(wildcard $(TOP)/vmi/*.c) \
 	$(filter-out $(addprefix $(TOP)/,$(HOST_MAINS)),$(wildcard $(TOP)/host/*.c))
 TLIB_SRCS := $(wildcard $(TOP)/tests/lib/*.c)
