@@ -11,13 +11,16 @@ TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(TOP)/build
 KIT_FLAVOR ?= cloud-amd64
 KIT := $(BUILD)/kit/$(KIT_FLAVOR)
+# The generic kernel with USB storage, for the BPF mount-rule tests.
+USB_KIT := $(BUILD)/kit/amd64
+USB_KIT_MODULES := xhci_pci usb_storage sd_mod vfat nls_cp437 nls_iso8859_1 nls_utf8
 FUZZ_SECONDS ?= 300
 DEPS_STAMP := $(BUILD)/.deps-installed
 SUBMAKE = $(MAKE) --no-print-directory -f $(TOP)/mk/build.mk
 
 export KIT_FLAVOR
 
-.PHONY: all deps build build-asan build-fuzz kit payloads test unit-test e2e-test \
+.PHONY: all deps build build-asan build-fuzz kit usb-kit payloads test unit-test e2e-test \
 	fuzz-smoke fuzz bench demo clean distclean
 
 all: build
@@ -38,15 +41,19 @@ build-fuzz: $(DEPS_STAMP)
 kit: build
 	$(TOP)/scripts/mkkit $(KIT_FLAVOR) $(KIT)
 
+usb-kit: build
+	RW_KIT_EXTRA_MODULES="$(USB_KIT_MODULES)" $(TOP)/scripts/mkkit amd64 $(USB_KIT)
+
 payloads: kit
 	$(TOP)/scripts/build-payloads $(KIT) $(BUILD)/payloads
+	$(TOP)/scripts/build-guest-bpf $(KIT) $(BUILD)/payloads
 
-test: build build-asan build-fuzz kit payloads
+test: build build-asan build-fuzz kit usb-kit payloads
 	$(TOP)/tests/run-all
 
 unit-test: build-asan
 	RW_ONLY=unit $(TOP)/tests/run-all
-e2e-test: build kit payloads
+e2e-test: build kit usb-kit payloads
 	RW_ONLY=e2e $(TOP)/tests/run-all
 fuzz-smoke: build-fuzz
 	RW_ONLY=fuzz $(TOP)/tests/run-all
