@@ -80,6 +80,11 @@ static atomic_long_t rw_scans;
 static atomic_long_t rw_nomem;
 static atomic_long_t rw_resyncs;
 static unsigned long rw_missed_seen;	/* update-hook misses already handled */
+/* Hooks were off (kprobes disabled, a hook removed, an exec's commit not
+ * seen): shadows may be stale, so mismatches resync instead of killing
+ * until the hooks are back and every shadow has been taken afresh.
+ */
+static bool rw_tracking_suspended;
 static u64 rw_scan_gen;			/* only the scan path writes it */
 static DEFINE_MUTEX(rw_scan_lock);
 
@@ -114,6 +119,7 @@ static void rw_ids_from_cred(u64 ids[RW_ID_NR], const struct cred *c)
 	ids[RW_F_CAP_BSET - RW_F_UID] = rw_cap_u64(c->cap_bset);
 	ids[RW_F_CAP_AMBIENT - RW_F_UID] = rw_cap_u64(c->cap_ambient);
 	ids[RW_F_USER_NS - RW_F_UID] = (unsigned long)c->user_ns;
+	ids[RW_F_GROUP_INFO - RW_F_UID] = (unsigned long)c->group_info;
 }
 
 static void rw_state_set_real(struct rw_task_state *st, const struct cred *c)
@@ -160,7 +166,7 @@ static u64 rw_state_field(const struct rw_task_state *st, unsigned int f)
 	}
 	if (f >= RW_F_SUBJ_UID && f < RW_F_NR)
 		return st->subj[f - RW_F_SUBJ_UID];
-	if (f >= RW_F_UID && f <= RW_F_USER_NS)
+	if (f >= RW_F_UID && f <= RW_F_GROUP_INFO)
 		return st->obj[f - RW_F_UID];
 	return 0;
 }
@@ -240,18 +246,27 @@ nomem:
 }
 
 /*
- * An update hook that missed a hit (kprobe recursion) means a legitimate
- * change may be unrecorded: resync instead of killing, once per miss.
+ * Shadows cannot be trusted while tracking is suspended, nor after an
+ * update hook missed a hit (kprobe recursion; resync once per miss).
  */
 static bool rw_tracking_lost(void)
 {
-	unsigned long missed = rw_hooks_missed(rw_update_hooks, RW_UPDATE_HOOKS);
+	unsigned long missed;
 
+	if (READ_ONCE(rw_tracking_suspended))
+		return true;
+	missed = rw_hooks_missed(rw_update_hooks, RW_UPDATE_HOOKS);
 	if (likely(missed == READ_ONCE(rw_missed_seen)))
 		return false;
 	WRITE_ONCE(rw_missed_seen, missed);
-	rw_report_event(RW_EV_TRACKING_LOST, "missed=%lu", missed);
+	rw_report_event(RW_EV_TRACKING_LOST, "reason=missed count=%lu", missed);
 	return true;
+}
+
+static void rw_tracking_suspend(const char *reason)
+{
+	if (!xchg(&rw_tracking_suspended, true))
+		rw_report_event(RW_EV_TRACKING_LOST, "reason=%s action=suspend", reason);
 }
 
 /* Fill the per-CPU report for @t; preemption must be off. */
@@ -520,6 +535,34 @@ static void rw_tp_free(void *data, struct task_struct *t)
 	rcu_read_unlock();
 }
 
+/*
+ * sched_process_exec(p = current, ...): fires after exec committed its new
+ * creds through commit_creds; still seeing the old ones in the shadow means
+ * the update hooks are not firing (tracepoints do not depend on kprobes).
+ */
+static void rw_tp_exec(void *data, struct task_struct *p, pid_t old_pid,
+		       struct linux_binprm *bprm)
+{
+	struct rw_shadow *sh;
+	unsigned long flags;
+	bool missed = false;
+
+	rcu_read_lock();
+	sh = rw_shadow_lookup(p);
+	if (sh) {
+		spin_lock_irqsave(&sh->lock, flags);
+		if (!sh->violated &&
+		    sh->st.real_cred != (unsigned long)rcu_dereference(p->real_cred)) {
+			rw_state_capture(p, &sh->st);
+			missed = true;
+		}
+		spin_unlock_irqrestore(&sh->lock, flags);
+	}
+	rcu_read_unlock();
+	if (missed)
+		rw_tracking_suspend("exec_commit_not_seen");
+}
+
 static struct rw_tp {
 	const char *name;
 	void *probe;
@@ -528,6 +571,7 @@ static struct rw_tp {
 } rw_tps[] = {
 	{ .name = "sched_process_fork", .probe = rw_tp_fork },
 	{ .name = "sched_process_free", .probe = rw_tp_free },
+	{ .name = "sched_process_exec", .probe = rw_tp_exec },
 };
 
 static void rw_tp_lookup(struct tracepoint *tp, void *priv)
@@ -625,6 +669,20 @@ unsigned int rw_cred_scan_all(bool report)
 	return suspects;
 }
 
+void rw_cred_tracking(bool hooks_ok)
+{
+	if (!hooks_ok) {
+		rw_tracking_suspend("hooks_lost");
+		return;
+	}
+	if (!READ_ONCE(rw_tracking_suspended))
+		return;
+	rw_shadow_populate(true);
+	WRITE_ONCE(rw_missed_seen, rw_hooks_missed(rw_update_hooks, RW_UPDATE_HOOKS));
+	WRITE_ONCE(rw_tracking_suspended, false);
+	rw_report_event(RW_EV_TRACKING_RESUMED, "reason=hooks_back");
+}
+
 bool rw_cred_hooks_alive(void)
 {
 	unsigned long before = 0, after = 0;
@@ -649,6 +707,7 @@ void rw_cred_show_status(struct seq_file *m)
 	seq_printf(m, "kills=%ld\n", atomic_long_read(&rw_kills));
 	seq_printf(m, "denials=%ld\n", atomic_long_read(&rw_denials));
 	seq_printf(m, "scans=%ld\n", atomic_long_read(&rw_scans));
+	seq_printf(m, "tracking_suspended=%d\n", READ_ONCE(rw_tracking_suspended));
 }
 
 static void rw_shadow_free_now(void *ptr, void *arg)

@@ -56,8 +56,9 @@ int rw_hooks_register(struct rw_hook *hooks, unsigned int n)
 	int err = 0;
 
 	mutex_lock(&rw_groups_lock);
-	for (g = 0; g < RW_HOOK_GROUPS && rw_groups[g].hooks; g++)
-		;
+	g = 0;
+	while (g < RW_HOOK_GROUPS && rw_groups[g].hooks)
+		g++;
 	if (g == RW_HOOK_GROUPS) {
 		mutex_unlock(&rw_groups_lock);
 		return -ENOSPC;
@@ -133,8 +134,9 @@ static bool rw_hook_intact(struct kprobe *kp)
 	return true;
 }
 
-void rw_hooks_check(void)
+bool rw_hooks_check(void)
 {
+	bool all = true;
 	unsigned int g, i;
 
 	mutex_lock(&rw_groups_lock);
@@ -151,7 +153,9 @@ void rw_hooks_check(void)
 				rw_report_event(RW_EV_HOOK_RESTORED, "hook=%s",
 						h->kp.symbol_name);
 			h->lost = !intact;
+			all &= intact;
 		}
 	}
 	mutex_unlock(&rw_groups_lock);
+	return all;
 }

@@ -32,9 +32,10 @@ static struct delayed_work rw_tick_work;
 
 static void rw_tick(struct work_struct *work)
 {
-	unsigned int suspects = rw_cred_scan_all(false);
+	unsigned int suspects;
 
-	rw_selfprot_tick();
+	rw_selfprot_tick();	/* hooks first: a scan must know they work */
+	suspects = rw_cred_scan_all(false);
 	schedule_delayed_work(&rw_tick_work,
 			      msecs_to_jiffies(suspects ? RW_RESCAN_MS : rw_param_scan_ms));
 }

@@ -41,6 +41,7 @@ static const char * const rw_event_names[RW_EV_NR] = {
 	[RW_EV_HOOK_LOST] = "hook_lost",
 	[RW_EV_HOOK_RESTORED] = "hook_restored",
 	[RW_EV_TRACKING_LOST] = "tracking_lost",
+	[RW_EV_TRACKING_RESUMED] = "tracking_resumed",
 	[RW_EV_SHADOW_NOMEM] = "shadow_nomem",
 	[RW_EV_SCAN] = "scan",
 };
@@ -66,6 +67,7 @@ static const char * const rw_field_names[RW_F_NR] = {
 	[RW_F_CAP_BSET] = "cap_bset",
 	[RW_F_CAP_AMBIENT] = "cap_ambient",
 	[RW_F_USER_NS] = "user_ns",
+	[RW_F_GROUP_INFO] = "group_info",
 	[RW_F_SUBJ_UID + 0] = "subj_uid",
 	[RW_F_SUBJ_UID + 1] = "subj_gid",
 	[RW_F_SUBJ_UID + 2] = "subj_suid",
@@ -81,6 +83,7 @@ static const char * const rw_field_names[RW_F_NR] = {
 	[RW_F_SUBJ_UID + 12] = "subj_cap_bset",
 	[RW_F_SUBJ_UID + 13] = "subj_cap_ambient",
 	[RW_F_SUBJ_UID + 14] = "subj_user_ns",
+	[RW_F_SUBJ_UID + 15] = "subj_group_info",
 };
 
 static const char * const rw_check_names[RW_CHECK_NR] = {
@@ -260,8 +263,9 @@ void rw_report_self(const struct rw_self_desc *d)
 {
 	struct rw_line l = { .len = 0 };
 
-	rw_line_add(&l, "module=%s base=0x%llx text_end=0x%llx ro_end=0x%llx ro_after_init_end=0x%llx end=0x%llx",
-		    KBUILD_MODNAME, d->base, d->text_end, d->ro_end,
+	rw_line_add(&l, "module=%s base=0x%llx text_end=0x%llx ro_end=0x%llx",
+		    KBUILD_MODNAME, d->base, d->text_end, d->ro_end);
+	rw_line_add(&l, " ro_after_init_end=0x%llx end=0x%llx",
 		    d->ro_after_init_end, d->end);
 	rw_report_emit(RW_REP_SELF, rw_report_type_names[RW_REP_SELF], &l, true);
 }

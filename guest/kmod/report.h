@@ -38,11 +38,12 @@ enum rw_cred_field {
 	RW_F_CAP_INHERITABLE, RW_F_CAP_PERMITTED, RW_F_CAP_EFFECTIVE,
 	RW_F_CAP_BSET, RW_F_CAP_AMBIENT,
 	RW_F_USER_NS,
+	RW_F_GROUP_INFO,	/* supplementary groups (shared across exec) */
 	RW_F_SUBJ_UID,
-	RW_F_NR = RW_F_SUBJ_UID + (RW_F_USER_NS - RW_F_UID + 1)
+	RW_F_NR = RW_F_SUBJ_UID + (RW_F_GROUP_INFO - RW_F_UID + 1)
 };
 
-#define RW_ID_NR		(RW_F_USER_NS - RW_F_UID + 1)
+#define RW_ID_NR		(RW_F_GROUP_INFO - RW_F_UID + 1)
 
 /* Where a violation was caught. */
 enum rw_check {
@@ -125,7 +126,8 @@ enum rw_event_kind {
 	RW_EV_DISARM_REFUSED,	/* a wrong token was presented */
 	RW_EV_HOOK_LOST,	/* a hook stopped firing / was unregistered */
 	RW_EV_HOOK_RESTORED,
-	RW_EV_TRACKING_LOST,	/* an update hook missed: shadow resynced */
+	RW_EV_TRACKING_LOST,	/* update hooks missed: shadows resynced */
+	RW_EV_TRACKING_RESUMED,	/* hooks back, shadows retaken, enforcing */
 	RW_EV_SHADOW_NOMEM,	/* a task could not get a shadow entry */
 	RW_EV_SCAN,		/* detail: tasks=, shadow_live= */
 	RW_EV_NR

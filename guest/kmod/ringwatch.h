@@ -25,8 +25,8 @@ struct rw_hook {
 
 int rw_hooks_register(struct rw_hook *hooks, unsigned int n);
 void rw_hooks_unregister(struct rw_hook *hooks, unsigned int n);
-/* Report hooks unregistered or disabled behind our back. */
-void rw_hooks_check(void);
+/* Report hooks unregistered or disabled; true when all are in place. */
+bool rw_hooks_check(void);
 unsigned long rw_hooks_missed(const struct rw_hook *hooks, unsigned int n);
 /* From a can_deny pre-handler: make the probed function return @err. */
 int rw_hook_deny(struct pt_regs *regs, long err);
@@ -41,6 +41,11 @@ void rw_cred_exit(void);
 unsigned int rw_cred_scan_all(bool report);
 /* True while the capability hook still fires (checked by calling it). */
 bool rw_cred_hooks_alive(void);
+/*
+ * From the timer: hooks not all in place suspends enforcement (shadows go
+ * stale); back in place, every shadow is retaken and enforcement resumes.
+ */
+void rw_cred_tracking(bool hooks_ok);
 void rw_cred_show_status(struct seq_file *m);
 
 /* cpustate.c: per-CPU MSR / control register state */

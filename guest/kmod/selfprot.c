@@ -129,9 +129,9 @@ int rw_selfprot_disarm(const char *token, size_t len)
 
 void rw_selfprot_tick(void)
 {
-	bool alive;
+	bool intact, alive;
 
-	rw_hooks_check();
+	intact = rw_hooks_check();
 	alive = rw_cred_hooks_alive();
 	if (!alive && !rw_hooks_dead)
 		rw_report_event(RW_EV_HOOK_LOST,
@@ -139,6 +139,7 @@ void rw_selfprot_tick(void)
 	else if (alive && rw_hooks_dead)
 		rw_report_event(RW_EV_HOOK_RESTORED, "hook=security_capable");
 	rw_hooks_dead = !alive;
+	rw_cred_tracking(intact && alive);
 	rw_report_heartbeat(++rw_heartbeat_count);
 }
 
