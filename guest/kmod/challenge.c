@@ -69,10 +69,12 @@ static int rw_challenge_compute(const u8 *nonce, u64 va, u64 len, u8 *digest)
 	u8 *buf;
 	int err;
 
-	if (!len || va + len < va)
+	if (!len)
 		return -EINVAL;
 	if (len > RW_CHALLENGE_MAX_LEN)
 		return -E2BIG;
+	if (va + len < va)
+		return -EINVAL;
 	if ((s64)va >= 0)	/* the lower half belongs to user space */
 		return -EFAULT;
 

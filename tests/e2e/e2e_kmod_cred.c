@@ -146,7 +146,7 @@ static void gsh_ok(struct rw_vm *vm, const char *cmd)
 static void load_ringwatch(struct rw_vm *vm)
 {
 	gsh_ok(vm, "insmod /lib/modules/ringwatch.ko armed=1 disarm_token=" TOKEN
-		   " scan_interval_ms=500 && dmesg -n 1");
+		   " scan_interval_ms=500 && dmesg -n 5");
 }
 
 /*
@@ -754,5 +754,8 @@ int main(void)
 		cmocka_unit_test(test_cpu_state_4_vcpus),
 	};
 
+	/* RW_TEST_FILTER=test_name (cmocka pattern) runs a subset. */
+	if (getenv("RW_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("RW_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
