@@ -55,6 +55,8 @@ struct rw_shadow {
 	unsigned long key;	/* task_struct address */
 	spinlock_t lock;	/* protects the fields below */
 	struct rw_task_state st;
+	struct rw_task_state prev;	/* before the last recorded change */
+	unsigned long changed_at;	/* jiffies of the last recorded change */
 	u64 suspect_gen;	/* scan that first saw a mismatch, or 0 */
 	bool violated;		/* reported: keep refusing, don't re-report */
 	struct rcu_head rcu;
@@ -87,6 +89,14 @@ static unsigned long rw_missed_seen;	/* update-hook misses already handled */
 static bool rw_tracking_suspended;
 static u64 rw_scan_gen;			/* only the scan path writes it */
 static DEFINE_MUTEX(rw_scan_lock);
+
+/*
+ * How long after a recorded change the remote scan accepts the task still
+ * showing the state before it: the change path's store may not have
+ * happened yet (its CPU preempted, or a vCPU stalled by the host).  Checks
+ * in the task itself never accept it.
+ */
+#define RW_INFLIGHT_JIFFIES	(2 * HZ)
 
 /* One violation report buffer per CPU: reports are built with preemption
  * off and never nest in task context, so no allocation on the hot path.
@@ -340,6 +350,10 @@ static bool rw_cred_validate(struct task_struct *t, enum rw_check where,
 		sh->suspect_gen = 0;
 		if (live.seccomp_mode > sh->st.seccomp_mode)
 			sh->st.seccomp_mode = live.seccomp_mode;
+	} else if (scan_gen && sh->changed_at &&
+		   time_before(jiffies, sh->changed_at + RW_INFLIGHT_JIFFIES) &&
+		   !rw_state_mismatch(&sh->prev, &live)) {
+		mask = 0;	/* the recorded change is still in flight */
 	} else if (scan_gen && (!sh->suspect_gen || sh->suspect_gen != scan_gen - 1)) {
 		sh->suspect_gen = scan_gen;
 		mask = 0;
@@ -410,6 +424,13 @@ static int rw_pre_module_load(struct kprobe *p, struct pt_regs *regs)
 	return rw_pre_check_deny(RW_CHECK_MODULE_LOAD, regs);
 }
 
+/* Before recording a change: keep the state it replaces.  Entry locked. */
+static void rw_shadow_note_change(struct rw_shadow *sh)
+{
+	sh->prev = sh->st;
+	sh->changed_at = jiffies ?: 1;
+}
+
 /* Record a legitimate change of current's (or @t's) state. */
 static void rw_shadow_set_creds(struct task_struct *t, const struct cred *real,
 				const struct cred *subj)
@@ -422,6 +443,7 @@ static void rw_shadow_set_creds(struct task_struct *t, const struct cred *real,
 	if (sh) {
 		spin_lock_irqsave(&sh->lock, flags);
 		if (!sh->violated) {
+			rw_shadow_note_change(sh);
 			if (real)
 				rw_state_set_real(&sh->st, real);
 			if (subj)
@@ -467,8 +489,10 @@ static int rw_pre_switch_ns(struct kprobe *p, struct pt_regs *regs)
 	sh = rw_shadow_get(t);
 	if (sh) {
 		spin_lock_irqsave(&sh->lock, flags);
-		if (!sh->violated)
+		if (!sh->violated) {
+			rw_shadow_note_change(sh);
 			sh->st.nsproxy = regs->si;
+		}
 		spin_unlock_irqrestore(&sh->lock, flags);
 	}
 	rcu_read_unlock();
