@@ -118,8 +118,10 @@ static char *guest_run(struct rw_vm *vm, const char *cmd, int timeout_s)
 	    status == 0)
 		return out;
 	serial = rw_vm_serial_tail(vm, 6000);
-	print_error("guest command '%s' %s (status %d); output:\n%s\nconsole:\n%s\n", cmd,
-		    out ? "failed" : err, status, out ? out : "", serial ? serial : "");
+	/* stderr, not print_error(): cmocka truncates long messages. */
+	fprintf(stderr, "guest command '%s' %s (status %d, qemu %s); output:\n%s\nconsole:\n%s\n",
+		cmd, out ? "failed" : err, status, rw_vm_exited(vm) ? "exited" : "running",
+		out ? out : "", serial ? serial : "");
 	free(serial);
 	free(out);
 	fail_msg("guest command failed");
