@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reporting: format each report once as a "key=value" line, log it, keep it
+ * in a ring of recent events and count it.  rw_report_emit() is the single
+ * sink; the vsock channel to the host will be added there.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+
+#include "report.h"
+
+enum rw_report_type {
+	RW_REP_CRED_VIOLATION,
+	RW_REP_CPU_STATE,
+	RW_REP_CHALLENGE,
+	RW_REP_SELF,
+	RW_REP_EVENT,
+	RW_REP_NR
+};
+
+static const char * const rw_report_type_names[RW_REP_NR] = {
+	[RW_REP_CRED_VIOLATION] = "cred_violation",
+	[RW_REP_CPU_STATE] = "cpu_state",
+	[RW_REP_CHALLENGE] = "challenge_answer",
+	[RW_REP_SELF] = "self_desc",
+	[RW_REP_EVENT] = "event",
+};
+
+static const char * const rw_event_names[RW_EV_NR] = {
+	[RW_EV_LOADED] = "loaded",
+	[RW_EV_UNLOAD_ATTEMPT] = "unload_attempt",
+	[RW_EV_DISARMED] = "disarmed",
+	[RW_EV_DISARM_REFUSED] = "disarm_refused",
+	[RW_EV_HOOK_LOST] = "hook_lost",
+	[RW_EV_HOOK_RESTORED] = "hook_restored",
+	[RW_EV_TRACKING_LOST] = "tracking_lost",
+	[RW_EV_TRACKING_RESUMED] = "tracking_resumed",
+	[RW_EV_SHADOW_NOMEM] = "shadow_nomem",
+	[RW_EV_SCAN] = "scan",
+};
+
+static const char * const rw_field_names[RW_F_NR] = {
+	[RW_F_CRED] = "cred",
+	[RW_F_REAL_CRED] = "real_cred",
+	[RW_F_NSPROXY] = "nsproxy",
+	[RW_F_SECCOMP] = "seccomp",
+	[RW_F_SECCOMP_WORK] = "seccomp_work",
+	[RW_F_UID] = "uid",
+	[RW_F_GID] = "gid",
+	[RW_F_SUID] = "suid",
+	[RW_F_SGID] = "sgid",
+	[RW_F_EUID] = "euid",
+	[RW_F_EGID] = "egid",
+	[RW_F_FSUID] = "fsuid",
+	[RW_F_FSGID] = "fsgid",
+	[RW_F_SECUREBITS] = "securebits",
+	[RW_F_CAP_INHERITABLE] = "cap_inheritable",
+	[RW_F_CAP_PERMITTED] = "cap_permitted",
+	[RW_F_CAP_EFFECTIVE] = "cap_effective",
+	[RW_F_CAP_BSET] = "cap_bset",
+	[RW_F_CAP_AMBIENT] = "cap_ambient",
+	[RW_F_USER_NS] = "user_ns",
+	[RW_F_GROUP_INFO] = "group_info",
+	[RW_F_SUBJ_UID + 0] = "subj_uid",
+	[RW_F_SUBJ_UID + 1] = "subj_gid",
+	[RW_F_SUBJ_UID + 2] = "subj_suid",
+	[RW_F_SUBJ_UID + 3] = "subj_sgid",
+	[RW_F_SUBJ_UID + 4] = "subj_euid",
+	[RW_F_SUBJ_UID + 5] = "subj_egid",
+	[RW_F_SUBJ_UID + 6] = "subj_fsuid",
+	[RW_F_SUBJ_UID + 7] = "subj_fsgid",
+	[RW_F_SUBJ_UID + 8] = "subj_securebits",
+	[RW_F_SUBJ_UID + 9] = "subj_cap_inheritable",
+	[RW_F_SUBJ_UID + 10] = "subj_cap_permitted",
+	[RW_F_SUBJ_UID + 11] = "subj_cap_effective",
+	[RW_F_SUBJ_UID + 12] = "subj_cap_bset",
+	[RW_F_SUBJ_UID + 13] = "subj_cap_ambient",
+	[RW_F_SUBJ_UID + 14] = "subj_user_ns",
+	[RW_F_SUBJ_UID + 15] = "subj_group_info",
+};
+
+static const char * const rw_check_names[RW_CHECK_NR] = {
+	[RW_CHECK_CAPABLE] = "capable",
+	[RW_CHECK_FILE_OPEN] = "file_open",
+	[RW_CHECK_EXEC] = "exec",
+	[RW_CHECK_MODULE_LOAD] = "module_load",
+	[RW_CHECK_FORK] = "fork",
+	[RW_CHECK_COMMIT_CREDS] = "commit_creds",
+	[RW_CHECK_SCAN] = "scan",
+};
+
+static const char * const rw_cpu_reason_names[] = {
+	[RW_CPU_LOAD] = "load",
+	[RW_CPU_PERIODIC] = "periodic",
+	[RW_CPU_REQUEST] = "request",
+	[RW_CPU_HOTPLUG] = "hotplug",
+};
+
+static const char * const rw_msr_names[RW_MSR_NR] = {
+	[RW_MSR_LSTAR] = "lstar",
+	[RW_MSR_STAR] = "star",
+	[RW_MSR_CSTAR] = "cstar",
+	[RW_MSR_SFMASK] = "sfmask",
+	[RW_MSR_SYSENTER_CS] = "sysenter_cs",
+	[RW_MSR_SYSENTER_ESP] = "sysenter_esp",
+	[RW_MSR_SYSENTER_EIP] = "sysenter_eip",
+	[RW_MSR_EFER] = "efer",
+};
+
+struct rw_report_line {
+	u64 seq;
+	char text[RW_REPORT_LINE_MAX];
+};
+
+/* Ring of recent reports; one lock, taken once per report (not hot). */
+static struct rw_report_ring {
+	spinlock_t lock;
+	struct rw_report_line *lines;	/* RW_REPORT_RING entries */
+	u64 next_seq;			/* seq of the next report, from 1 */
+} rw_ring = {
+	.lock = __SPIN_LOCK_UNLOCKED(rw_ring.lock),
+};
+
+static atomic64_t rw_type_count[RW_REP_NR];
+static atomic64_t rw_event_count[RW_EV_NR];
+static atomic64_t rw_heartbeat;
+static atomic64_t rw_dropped;		/* lines too long (truncated) */
+
+const char *rw_cred_field_name(enum rw_cred_field f)
+{
+	return (unsigned int)f < RW_F_NR ? rw_field_names[f] : "?";
+}
+
+const char *rw_check_name(enum rw_check c)
+{
+	return (unsigned int)c < RW_CHECK_NR ? rw_check_names[c] : "?";
+}
+
+/* Bounded line builder: never overflows, remembers truncation. */
+struct rw_line {
+	char buf[RW_REPORT_LINE_MAX - 64];	/* room for "event=... seq=..." */
+	size_t len;
+	bool truncated;
+};
+
+static __printf(2, 3) void rw_line_add(struct rw_line *l, const char *fmt, ...)
+{
+	size_t room = sizeof(l->buf) - l->len;
+	va_list ap;
+	int n;
+
+	if (room <= 1) {
+		l->truncated = true;
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= room) {
+		l->len = sizeof(l->buf) - 1;
+		l->truncated = true;
+	} else {
+		l->len += n;
+	}
+}
+
+/*
+ * The single sink.  @body is "key=value ..." after the event name; the seq
+ * number is assigned here so the log and the ring agree.
+ * Channel delivery to the host is pending: it will be called from here.
+ */
+static void rw_report_emit(enum rw_report_type type, const char *name,
+			   const struct rw_line *body, bool to_log)
+{
+	struct rw_report_line *slot;
+	unsigned long flags;
+	u64 seq;
+
+	atomic64_inc(&rw_type_count[type]);
+	if (body->truncated)
+		atomic64_inc(&rw_dropped);
+
+	spin_lock_irqsave(&rw_ring.lock, flags);
+	seq = ++rw_ring.next_seq;
+	if (rw_ring.lines) {
+		slot = &rw_ring.lines[seq % RW_REPORT_RING];
+		slot->seq = seq;
+		snprintf(slot->text, sizeof(slot->text), "event=%s seq=%llu %s",
+			 name, seq, body->buf);
+	}
+	spin_unlock_irqrestore(&rw_ring.lock, flags);
+
+	if (to_log)
+		pr_info("event=%s seq=%llu %s\n", name, seq, body->buf);
+}
+
+void rw_report_cred_violation(const struct rw_cred_violation *v)
+{
+	struct rw_line l = { .len = 0 };
+	unsigned int i, n = min_t(unsigned int, v->nr_diffs, RW_F_NR);
+
+	rw_line_add(&l, "pid=%d tgid=%d comm=%s check=%s action=%s fields=",
+		    v->pid, v->tgid, v->comm, rw_check_name(v->check),
+		    v->killed ? (v->denied ? "kill,deny" : "kill") :
+		    (v->denied ? "deny" : "report"));
+	for (i = 0; i < n; i++)
+		rw_line_add(&l, "%s%s", i ? "," : "",
+			    rw_cred_field_name(v->diffs[i].field));
+	rw_line_add(&l, " old=");
+	for (i = 0; i < n; i++)
+		rw_line_add(&l, "%s0x%llx", i ? "," : "", v->diffs[i].shadow);
+	rw_line_add(&l, " new=");
+	for (i = 0; i < n; i++)
+		rw_line_add(&l, "%s0x%llx", i ? "," : "", v->diffs[i].live);
+	rw_report_emit(RW_REP_CRED_VIOLATION,
+		       rw_report_type_names[RW_REP_CRED_VIOLATION], &l, true);
+}
+
+void rw_report_cpu_state(const struct rw_cpu_state *s, enum rw_cpu_reason why)
+{
+	struct rw_line l = { .len = 0 };
+	unsigned int i;
+
+	rw_line_add(&l, "cpu=%u reason=%s", s->cpu,
+		    (unsigned int)why < ARRAY_SIZE(rw_cpu_reason_names) ?
+		    rw_cpu_reason_names[why] : "?");
+	for (i = 0; i < RW_MSR_NR; i++) {
+		if (s->msr_faults & BIT(i))
+			rw_line_add(&l, " %s=fault", rw_msr_names[i]);
+		else
+			rw_line_add(&l, " %s=0x%llx", rw_msr_names[i], s->msr[i]);
+	}
+	rw_line_add(&l, " cr0=0x%llx cr4=0x%llx idt_base=0x%llx idt_limit=0x%x",
+		    s->cr0, s->cr4, s->idt_base, s->idt_limit);
+	rw_report_emit(RW_REP_CPU_STATE, rw_report_type_names[RW_REP_CPU_STATE],
+		       &l, true);
+}
+
+void rw_report_challenge(const struct rw_challenge_answer *a)
+{
+	struct rw_line l = { .len = 0 };
+
+	rw_line_add(&l, "nonce=%*phN va=0x%llx len=%llu", RW_NONCE_LEN, a->nonce,
+		    a->va, a->len);
+	if (a->err)
+		rw_line_add(&l, " result=error err=%d", a->err);
+	else
+		rw_line_add(&l, " result=ok digest=%*phN", RW_DIGEST_LEN, a->digest);
+	rw_report_emit(RW_REP_CHALLENGE, rw_report_type_names[RW_REP_CHALLENGE],
+		       &l, true);
+}
+
+void rw_report_self(const struct rw_self_desc *d)
+{
+	struct rw_line l = { .len = 0 };
+
+	rw_line_add(&l, "module=%s base=0x%llx text_end=0x%llx ro_end=0x%llx",
+		    KBUILD_MODNAME, d->base, d->text_end, d->ro_end);
+	rw_line_add(&l, " ro_after_init_end=0x%llx end=0x%llx",
+		    d->ro_after_init_end, d->end);
+	rw_report_emit(RW_REP_SELF, rw_report_type_names[RW_REP_SELF], &l, true);
+}
+
+void rw_report_event(enum rw_event_kind kind, const char *fmt, ...)
+{
+	struct rw_line l = { .len = 0 };
+	va_list ap;
+	int n;
+
+	if ((unsigned int)kind >= RW_EV_NR)
+		return;
+	atomic64_inc(&rw_event_count[kind]);
+	va_start(ap, fmt);
+	n = vsnprintf(l.buf, sizeof(l.buf), fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof(l.buf))
+		l.truncated = true;
+	rw_report_emit(RW_REP_EVENT, rw_event_names[kind], &l, true);
+}
+
+void rw_report_heartbeat(u64 counter)
+{
+	atomic64_set(&rw_heartbeat, counter);
+}
+
+void rw_report_show_events(struct seq_file *m)
+{
+	unsigned long flags;
+	u64 first, seq;
+
+	spin_lock_irqsave(&rw_ring.lock, flags);
+	seq = rw_ring.next_seq;
+	first = seq > RW_REPORT_RING ? seq - RW_REPORT_RING + 1 : 1;
+	for (; rw_ring.lines && first && first <= seq; first++)
+		seq_printf(m, "%s\n", rw_ring.lines[first % RW_REPORT_RING].text);
+	spin_unlock_irqrestore(&rw_ring.lock, flags);
+}
+
+void rw_report_show_counters(struct seq_file *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < RW_REP_NR; i++)
+		seq_printf(m, "reports_%s=%lld\n", rw_report_type_names[i],
+			   atomic64_read(&rw_type_count[i]));
+	for (i = 0; i < RW_EV_NR; i++)
+		seq_printf(m, "events_%s=%lld\n", rw_event_names[i],
+			   atomic64_read(&rw_event_count[i]));
+	seq_printf(m, "heartbeat=%lld\n", atomic64_read(&rw_heartbeat));
+	seq_printf(m, "reports_truncated=%lld\n", atomic64_read(&rw_dropped));
+}
+
+int rw_report_init(void)
+{
+	struct rw_report_line *lines;
+
+	lines = kvcalloc(RW_REPORT_RING, sizeof(*lines), GFP_KERNEL);
+	if (!lines)
+		return -ENOMEM;
+	spin_lock_irq(&rw_ring.lock);
+	rw_ring.lines = lines;
+	spin_unlock_irq(&rw_ring.lock);
+	return 0;
+}
+
+void rw_report_exit(void)
+{
+	struct rw_report_line *lines;
+
+	spin_lock_irq(&rw_ring.lock);
+	lines = rw_ring.lines;
+	rw_ring.lines = NULL;
+	spin_unlock_irq(&rw_ring.lock);
+	kvfree(lines);
+}
