@@ -664,8 +664,8 @@ static char *base64(const char *in)
 }
 
 /* Append socket data to a growing buffer until @marker shows up. */
-static int cmd_read_until(int fd, const char *marker, long long deadline, char **buf,
-			  size_t *len, size_t *cap, char *err, size_t errlen)
+static int cmd_read_until(int fd, pid_t vm_pid, const char *marker, long long deadline,
+			  char **buf, size_t *len, size_t *cap, char *err, size_t errlen)
 {
 	for (;;) {
 		if (*len && memmem(*buf, *len, marker, strlen(marker)))
@@ -696,8 +696,15 @@ static int cmd_read_until(int fd, const char *marker, long long deadline, char *
 		}
 		ssize_t got = read(fd, *buf + *len, *cap - *len - 1);
 
-		if (got <= 0) {
-			set_err(err, errlen, "guest command shell closed");
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got < 0) {
+			set_err(err, errlen, "guest command shell: read: %s", strerror(errno));
+			return -1;
+		}
+		if (got == 0) {
+			set_err(err, errlen, "guest command shell closed (QEMU %s)",
+				kill(vm_pid, 0) == 0 ? "still running" : "gone");
 			return -1;
 		}
 		*len += (size_t)got;
@@ -722,7 +729,7 @@ static int cmd_sync(struct rw_vm *vm, long long deadline, char *err, size_t errl
 			set_err(err, errlen, "guest command shell: %s", strerror(errno));
 			break;
 		}
-		rc = cmd_read_until(vm->cmd_fd, marker, step < deadline ? step : deadline, &buf,
+		rc = cmd_read_until(vm->cmd_fd, vm->pid, marker, step < deadline ? step : deadline, &buf,
 				    &len, &cap, err, errlen);
 		if (rc == 0 || strcmp(err, "guest command timed out"))
 			break;
@@ -766,14 +773,14 @@ int rw_vm_exec(struct rw_vm *vm, const char *command, int timeout_ms,
 		set_err(err, errlen, "guest command shell: %s", strerror(errno));
 		return -1;
 	}
-	if (cmd_read_until(vm->cmd_fd, marker, deadline, &buf, &len, &cap, err, errlen)) {
+	if (cmd_read_until(vm->cmd_fd, vm->pid, marker, deadline, &buf, &len, &cap, err, errlen)) {
 		free(buf);
 		return -1;
 	}
 	/* The status follows the marker: "@@RW-DONE-n-STATUS@@". */
 	end = memmem(buf, len, marker, strlen(marker));
 	if (!strstr(end, "@@\n") &&
-	    cmd_read_until(vm->cmd_fd, "@@\n", deadline, &buf, &len, &cap, err, errlen)) {
+	    cmd_read_until(vm->cmd_fd, vm->pid, "@@\n", deadline, &buf, &len, &cap, err, errlen)) {
 		free(buf);
 		return -1;
 	}
