@@ -157,7 +157,7 @@ json_t *rw_dchan_vm_health(struct rw_dchan *c, const char *vm)
 		      "gaps", (json_int_t)h.gaps, "rejected", (json_int_t)h.rejected,
 		      "last_message_ms", (json_int_t)h.last_message_ms);
 	if (o && h.ram_regions)
-		json_object_set_new(o, "ram", json_pack("{s:i,s:b}", "regions", (int)h.ram_regions,
+		json_object_set_new(o, "ram", json_pack("{s:b,s:b}", "mapped", h.ram_regions != 0,
 							"kernel_identified", h.ram_banner));
 	if (o && h.cid)
 		json_object_set_new(o, "vsock_cid", json_integer(h.cid));

@@ -38,7 +38,7 @@ int rw_sha256_from_hex(const char *hex, size_t len, uint8_t out[RW_BPF_SHA256_LE
 	return 0;
 }
 
-bool rw_policy_runtime_only(enum rw_policy_op op)
+bool rw_policy_runtime_only(enum rw_agent_policy_op op)
 {
 	return op == RW_POL_BOOT_COMPLETE || op == RW_POL_HEALTH || op == RW_POL_RESTART;
 }
