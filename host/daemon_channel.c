@@ -814,6 +814,23 @@ int rw_dchan_policy_parse(const char *const *w, size_t n, bool remove, struct rw
 	return -1;
 }
 
+void rw_dchan_policy_msg(const struct rw_dchan_policy *p, const char *name, uint32_t generation,
+			 struct rw_msg *msg, struct rw_policy_entry *entry)
+{
+	memset(entry, 0, sizeof(*entry));
+	entry->name = name;
+	entry->name_len = (uint16_t)strlen(name);
+	entry->flags = p->has_sha256 ? RW_POLICY_E_SHA256 : 0;
+	memcpy(entry->sha256, p->sha256, sizeof(entry->sha256));
+	memset(msg, 0, sizeof(*msg));
+	msg->hdr.type = RW_MSG_POLICY_UPDATE;
+	msg->u.policy.op = p->remove ? RW_POLICY_REMOVE : RW_POLICY_ADD;
+	msg->u.policy.list = p->list;
+	msg->u.policy.count = 1;
+	msg->u.policy.generation = generation;
+	msg->u.policy.entries = entry;
+}
+
 int64_t rw_dchan_push_policy(struct rw_dchan *c, const char *vm, const struct rw_dchan_policy *p,
 			     int timeout_ms, char *err, size_t errlen)
 {
@@ -828,15 +845,7 @@ int64_t rw_dchan_push_policy(struct rw_dchan *c, const char *vm, const struct rw
 	memset(&req, 0, sizeof(req));
 	snprintf(req.vm, sizeof(req.vm), "%s", vm);
 	snprintf(req.name, sizeof(req.name), "%s", p->name);
-	req.entry.name = req.name;
-	req.entry.name_len = (uint16_t)strlen(req.name);
-	req.entry.flags = p->has_sha256 ? RW_POLICY_E_SHA256 : 0;
-	memcpy(req.entry.sha256, p->sha256, sizeof(req.entry.sha256));
-	req.msg.hdr.type = RW_MSG_POLICY_UPDATE;
-	req.msg.u.policy.op = p->remove ? RW_POLICY_REMOVE : RW_POLICY_ADD;
-	req.msg.u.policy.list = p->list;
-	req.msg.u.policy.count = 1;
-	req.msg.u.policy.entries = &req.entry;
+	rw_dchan_policy_msg(p, req.name, 0, &req.msg, &req.entry);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += timeout_ms / 1000;
 	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;

@@ -62,6 +62,12 @@ struct rw_dchan_policy {
 	uint8_t sha256[32];
 };
 
+/* The POLICY_UPDATE frame for @p (@name: storage for the entry name, usually p->name). */
+struct rw_msg;
+struct rw_policy_entry;
+void rw_dchan_policy_msg(const struct rw_dchan_policy *p, const char *name, uint32_t generation,
+			 struct rw_msg *msg, struct rw_policy_entry *entry);
+
 /*
  * Send @p to @vm's agent stream and wait (up to @timeout_ms) for the guest's
  * ACK.  Returns the policy generation (> 0), or -1 with @err (no agent

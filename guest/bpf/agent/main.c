@@ -225,45 +225,6 @@ static void on_ctl_line(void *arg, const char *line)
 	apply_line(a, line, "ctl", ++lineno, true);
 }
 
-/* One POLICY_UPDATE entry as a policy line (the language of policy.h). */
-static int policy_entry_line(const struct rw_msg_policy_update *p, const struct rw_policy_entry *e,
-			     char *line, size_t len, char *err, size_t errlen)
-{
-	char hex[2 * RW_PROTO_SHA256_LEN + 1] = "*";
-	bool add = p->op == RW_POLICY_ADD;
-
-	if (p->op != RW_POLICY_ADD && p->op != RW_POLICY_REMOVE) {
-		snprintf(err, errlen, "policy op %u not supported (add and remove are)", p->op);
-		return -1;
-	}
-	if (e->flags & RW_POLICY_E_SHA256)
-		for (unsigned i = 0; i < RW_PROTO_SHA256_LEN; i++)
-			snprintf(hex + 2 * i, 3, "%02x", e->sha256[i]);
-	switch (p->list) {
-	case RW_LIST_MODULE_ALLOW:
-		snprintf(line, len, "%s %s %s", add ? "module-allow" : "module-remove", e->name, hex);
-		return 0;
-	case RW_LIST_EXEC_DENY:
-		if (!(e->flags & RW_POLICY_E_SHA256))
-			break;
-		snprintf(line, len, "%s %s", add ? "exec-deny" : "exec-remove", hex);
-		return 0;
-	case RW_LIST_ENV_VARS:
-		snprintf(line, len, "%s %s", add ? "env-watch" : "env-remove", e->name);
-		return 0;
-	case RW_LIST_MOUNT_RULES:
-		if (!strcmp(e->name, "usb=deny") || !strcmp(e->name, "usb=allow")) {
-			bool deny = !strcmp(e->name, "usb=deny") == add;
-
-			snprintf(line, len, "usb-mount %s", deny ? "deny" : "allow");
-			return 0;
-		}
-		break;
-	}
-	snprintf(err, errlen, "policy entry not understood (list %u)", p->list);
-	return -1;
-}
-
 /* Host -> guest frames from the channel: POLICY_UPDATE goes through the same
  * code path as the policy file and the debug FIFO. */
 static void on_host_message(void *ctx, const struct rw_msg *msg)
@@ -279,7 +240,7 @@ static void on_host_message(void *ctx, const struct rw_msg *msg)
 		return;
 	}
 	while (rw_proto_policy_next(&msg->u.policy, &iter, &e) == 1) {
-		if (policy_entry_line(&msg->u.policy, &e, line, sizeof(line), err, sizeof(err))) {
+		if (rw_policy_update_line(&msg->u.policy, &e, line, sizeof(line), err, sizeof(err))) {
 			snprintf(extra, sizeof(extra), ",\"origin\":\"host\",\"line\":%u",
 				 msg->u.policy.generation);
 			report_str(a, "policy-error", "error", err, extra);
