@@ -550,7 +550,9 @@ static int sink_commit(void *ctx, const struct rw_ch_stream_id *id, uint64_t hwm
 
 		rw_daemon_announce(c->d, e->id, e->time_ms, id->vm, comp, e->check, e->sev,
 				   e->detail);
-		if (e->sev >= RW_SEV_WARNING)
+		/* Only events a rule acts on cost a responder job. */
+		if (rw_config_actions(c->d->cfg, e->check, e->sev) &
+		    (RW_ACT_PAUSE | RW_ACT_DUMP | RW_ACT_PUSH_POLICY))
 			queue_response(c, id->vm, e->check, e->sev, e->id);
 		kick |= e->sev == RW_SEV_ALERT;
 	}
