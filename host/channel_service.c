@@ -676,6 +676,23 @@ int rw_channel_service_run_once(struct rw_channel_service *s, int timeout_ms)
 	return 0;
 }
 
+struct rw_ch_conn *rw_channel_service_find(struct rw_channel_service *s, const char *vm,
+					   uint8_t component)
+{
+	for (unsigned i = s->nconns; i-- > 0;) {
+		struct svc_conn *c = s->conns[i];
+		const struct rw_ch_stream_id *id;
+
+		if (c->dead || c->kind != SC_STREAM || !c->ch || !rw_ch_conn_ready(c->ch) ||
+		    rw_ch_conn_closing(c->ch))
+			continue;
+		id = rw_ch_conn_stream(c->ch);
+		if (id->component == component && !strcmp(id->vm, vm))
+			return c->ch;
+	}
+	return NULL;
+}
+
 struct rw_ch_host *rw_channel_service_host(struct rw_channel_service *s)
 {
 	return s->host;

@@ -49,6 +49,9 @@ void rw_channel_service_free(struct rw_channel_service *s);
 int rw_channel_service_run_once(struct rw_channel_service *s, int timeout_ms);
 
 struct rw_ch_host *rw_channel_service_host(struct rw_channel_service *s);
+/* The newest ready, not closing stream of @vm from @component, or NULL. */
+struct rw_ch_conn *rw_channel_service_find(struct rw_channel_service *s, const char *vm,
+					   uint8_t component);
 /* RAM of a VM received over transport B, or NULL. */
 struct vmi_mem *rw_channel_service_vm_mem(struct rw_channel_service *s, const char *vm);
 

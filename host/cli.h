@@ -40,6 +40,7 @@ int cli_launch(const struct cli_ctx *ctx, int argc, char **argv);
 int cli_destroy(const struct cli_ctx *ctx, int argc, char **argv);
 int cli_resume(const struct cli_ctx *ctx, int argc, char **argv);
 int cli_ack(const struct cli_ctx *ctx, int argc, char **argv);
+int cli_policy(const struct cli_ctx *ctx, int argc, char **argv);
 
 /*
  * The guest kit to use when none is given: $RINGWATCH_KIT, else

@@ -154,6 +154,21 @@ static void print_vm_status(json_t *vm)
 	       (long long)json_integer_value(json_object_get(vm, "interval_ms")),
 	       (long long)json_integer_value(json_object_get(vm, "passes")),
 	       (long long)json_integer_value(json_object_get(vm, "open_alerts")));
+	{
+		json_t *ch = json_object_get(vm, "channel"), *comps = json_object_get(ch, "components");
+		char names[64] = "", last[64] = "never";
+		long long last_ms = (long long)json_integer_value(json_object_get(ch, "last_message_ms"));
+
+		if (json_array_size(comps))
+			join_array(comps, names, sizeof(names));
+		if (last_ms)
+			ago(last_ms, last, sizeof(last));
+		printf("  channel: %lld stream(s)%s%s%s, last message %s, %lld messages, %lld lost\n",
+		       (long long)json_integer_value(json_object_get(ch, "streams")),
+		       names[0] ? " (" : "", names, names[0] ? ")" : "", last,
+		       (long long)json_integer_value(json_object_get(ch, "messages")),
+		       (long long)json_integer_value(json_object_get(ch, "lost")));
+	}
 	printf("%-16s %-8s %-14s %-26s %s\n", "CHECK", "RESULT", "SOURCE", "WHEN", "SUMMARY");
 	json_array_foreach(json_object_get(vm, "checks"), i, c)
 		printf("%-16s %-8s %-14s %-26s %s\n", str(c, "check"), str(c, "result"),
@@ -476,19 +491,23 @@ static int parse_interval(const char *cmd, const char *s, unsigned int *ms, cons
 	return 0;
 }
 
+static int parse_count(const char *s, unsigned long max, unsigned long *out);
+
 int cli_attach(const struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const char u[] = "attach NAME --qmp SOCK [--mem FILE] [--kernel IMAGE] "
-				"[--interval DUR] [--json]";
+				"[--interval DUR] [--vsock-cid CID] [--json]";
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "qmp", required_argument, NULL, 'q' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "vsock-cid", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char qmp[PATH_MAX] = "", mem[PATH_MAX] = "", kernel[PATH_MAX] = "";
+	unsigned long cid = 0;
 	struct cli_ctx l = *ctx;
 	unsigned int interval = 0;
 	const char *name;
@@ -503,6 +522,7 @@ int cli_attach(const struct cli_ctx *ctx, int argc, char **argv)
 		case 'm': if (absolute(optarg, mem, sizeof(mem))) return usage_err("attach", "--mem: path too long", u); break;
 		case 'k': if (absolute(optarg, kernel, sizeof(kernel))) return usage_err("attach", "--kernel: path too long", u); break;
 		case 'i': if (parse_interval("attach", optarg, &interval, u)) return RW_EXIT_USAGE; break;
+		case 'C': if (parse_count(optarg, 0xfffffffeul, &cid) || cid < 3) return usage_err("attach", "--vsock-cid: a CID >= 3 expected", u); break;
 		default: return usage_err("attach", "bad option", u);
 		}
 	}
@@ -511,9 +531,10 @@ int cli_attach(const struct cli_ctx *ctx, int argc, char **argv)
 		return RW_EXIT_USAGE;
 	if (!qmp[0])
 		return usage_err("attach", "--qmp SOCK is required", u);
-	res = call(&l, "attach", json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "cmd", "attach", "name",
+	res = call(&l, "attach", json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "cmd", "attach", "name",
 					   name, "qmp", qmp, "mem", mem, "kernel", kernel,
-					   "interval_ms", (json_int_t)interval), CALL_TIMEOUT_MS, &rc);
+					   "interval_ms", (json_int_t)interval, "vsock_cid",
+					   (json_int_t)cid), CALL_TIMEOUT_MS, &rc);
 	if (!res)
 		return rc;
 	if (l.json)
@@ -712,4 +733,40 @@ int cli_launch(const struct cli_ctx *ctx, int argc, char **argv)
 	if (!l.json)
 		printf("launching %s (kernel %s)...\n", name, a.kernel), fflush(stdout);
 	return show_vm(&l, "launch", req, LAUNCH_TIMEOUT_MS);
+}
+
+/* --- policy ------------------------------------------------------------------------ */
+
+int cli_policy(const struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const char u[] = "policy VM add|remove module-allow NAME SHA256|* | exec-deny SHA256 "
+				"| env-watch VAR | usb-mount deny|allow [--json]";
+	struct cli_ctx l = *ctx;
+	json_t *rule, *res;
+	int rc, first;
+
+	if (json_only_opts(argc, argv, &l))
+		return usage_err("policy", "bad option", u);
+	first = optind;
+	if (argc - first < 3)
+		return usage_err("policy", "expected VM, add|remove and a rule", u);
+	if (strcmp(argv[first + 1], "add") && strcmp(argv[first + 1], "remove"))
+		return usage_err("policy", "expected add or remove", u);
+	if (argc - first - 2 > 3)
+		return usage_err("policy", "too many arguments", u);
+	rule = json_array();
+	for (int i = first + 2; i < argc; i++)
+		json_array_append_new(rule, json_string(argv[i]));
+	res = call(&l, "policy", json_pack("{s:s,s:s,s:s,s:o}", "cmd", "policy", "vm", argv[first],
+					   "op", argv[first + 1], "rule", rule),
+		   CALL_TIMEOUT_MS, &rc);
+	if (!res)
+		return rc;
+	if (l.json)
+		print_json(res);
+	else
+		printf("policy of %s updated (generation %lld, acknowledged by the guest agent)\n",
+		       argv[first], (long long)json_integer_value(json_object_get(res, "generation")));
+	json_decref(res);
+	return RW_EXIT_OK;
 }

@@ -28,6 +28,7 @@ struct rw_vm;
 struct rw_outputs;
 struct rw_metrics;
 struct rw_spawner;
+struct rw_dchan;
 
 enum rw_dvm_state {
 	RW_DVM_STARTING,	/* launch in progress: not checked yet */
@@ -51,6 +52,7 @@ struct rw_dvm {
 	struct rw_store_vm rec;		/* what is persisted (name, paths, state...) */
 	enum rw_dvm_state state;
 	struct rw_vm *launched;		/* QEMU we started, or NULL */
+	int vsockd_pid;			/* ringwatch-vsockd we started for it, or 0 */
 	/* scheduling: d->lock */
 	int64_t next_due;		/* monotonic ms */
 	bool in_flight;			/* a pass is queued or running */
@@ -97,6 +99,7 @@ struct rw_daemon {
 	struct rw_spawner *spawner;
 	rw_push_policy_fn push_policy;	/* NULL until the channel attaches */
 	void *push_policy_arg;
+	struct rw_dchan *chan;		/* the guest channel (host/daemon_channel.h) */
 	bool log_to_stderr;
 };
 
@@ -134,12 +137,21 @@ int64_t rw_daemon_event(struct rw_daemon *d, const char *vm, const char *source,
 			const char *check, enum rw_severity sev, json_t *detail, char *err,
 			size_t errlen);
 
+/*
+ * After an event was committed by someone else (the channel's batched
+ * transactions): outputs, metrics, followers.  No responses.
+ */
+void rw_daemon_announce(struct rw_daemon *d, int64_t id, int64_t time_ms, const char *vm,
+			const char *source, const char *check, enum rw_severity sev,
+			json_t *detail);
+
 struct rw_attach_req {
 	const char *name;
 	const char *qmp;
 	const char *mem;		/* may be "" */
 	const char *kernel;		/* may be "" */
 	unsigned int interval_ms;	/* 0: config */
+	unsigned int vsock_cid;		/* transport A: the guest's AF_VSOCK CID, 0: none */
 };
 
 struct rw_launch_req {
@@ -197,5 +209,7 @@ void rw_sched_kick(struct rw_daemon *d);	/* with d->lock held */
 void rw_respond(struct rw_daemon *d, const char *vm, const char *check,
 		enum rw_severity sev, int64_t event_id);
 int64_t rw_mono_ms(void);
+/* Stop a ringwatch-vsockd the daemon started (SIGTERM, then SIGKILL); *pid = 0. */
+void rw_dvm_stop_vsockd(int *pid);
 
 #endif

@@ -227,6 +227,25 @@ static int dir_metrics(struct parse *ps, char **w, int nw)
 	return 0;
 }
 
+static int dir_vsock_port(struct parse *ps, char **w, int nw)
+{
+	char *end;
+	unsigned long port;
+
+	if (want_args(ps, w, nw, 1))
+		return -1;
+	if (!strcmp(w[1], "off")) {
+		ps->cfg->channel_vsock_port = 0;
+		return 0;
+	}
+	port = strtoul(w[1], &end, 10);
+	if (*end || end == w[1] || port < 1 || port > 0xfffffffeul)
+		return perr(ps, "'channel-vsock-port': expected a port number or off, got '%s'",
+			    w[1]);
+	ps->cfg->channel_vsock_port = (unsigned int)port;
+	return 0;
+}
+
 static int dir_vm(struct parse *ps, char **w, int nw)
 {
 	struct rw_config *cfg = ps->cfg;
@@ -288,7 +307,7 @@ static int dir_respond(struct parse *ps, char **w, int nw)
 
 static const char *const single_directives[] = {
 	"interval", "workers", "qmp-timeout", "launch-timeout", "dump-timeout",
-	"json-log", "syslog", "metrics",
+	"json-log", "syslog", "metrics", "channel-vsock-port", "vsockd",
 };
 
 static int directive(struct parse *ps, char **w, int nw)
@@ -319,6 +338,10 @@ static int directive(struct parse *ps, char **w, int nw)
 		return dir_onoff(ps, w, nw, &cfg->syslog);
 	if (!strcmp(w[0], "metrics"))
 		return dir_metrics(ps, w, nw);
+	if (!strcmp(w[0], "channel-vsock-port"))
+		return dir_vsock_port(ps, w, nw);
+	if (!strcmp(w[0], "vsockd"))
+		return dir_path(ps, w, nw, cfg->vsockd, sizeof(cfg->vsockd));
 	if (!strcmp(w[0], "vm"))
 		return dir_vm(ps, w, nw);
 	if (!strcmp(w[0], "respond"))

@@ -12,6 +12,9 @@
  *   syslog on|off                 events to syslog (default on)
  *   metrics HOST:PORT|off         Prometheus endpoint (default 127.0.0.1:9477)
  *   vm NAME interval DURATION     per-VM interval override
+ *   channel-vsock-port PORT|off   transport A: AF_VSOCK listener (host vhost_vsock)
+ *   vsockd PATH                   ringwatch-vsockd for launched VMs (default: beside
+ *                                 ringwatchd)
  *   respond CHECK|* SEVERITY|* ACTION[,ACTION...]
  *                                 ACTION: log | pause | dump | push-policy
  * DURATION: an integer with unit ms, s, m or h.  The first matching respond
@@ -59,6 +62,8 @@ struct rw_config {
 	char json_log[512];		/* "" off, "-" stdout */
 	bool syslog;
 	char metrics[128];		/* "" off */
+	unsigned int channel_vsock_port;	/* 0: no transport A listener */
+	char vsockd[512];		/* "" : ringwatch-vsockd beside ringwatchd */
 	struct rw_response_rule *rules;
 	size_t nrules;
 	struct rw_vm_override *vms;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "host/daemon.h"
+#include "host/daemon_channel.h"
 
 #define CLIENT_IDLE_TIMEOUT_MS (10 * 60 * 1000)
 #define SEND_TIMEOUT_S 10
@@ -147,7 +148,7 @@ static json_t *cmd_check(struct rw_daemon *d, json_t *req)
 static json_t *cmd_attach(struct rw_daemon *d, json_t *req)
 {
 	struct rw_attach_req a = { 0 };
-	long long interval;
+	long long interval, cid;
 	char err[512];
 	int rc;
 
@@ -162,6 +163,9 @@ static json_t *cmd_attach(struct rw_daemon *d, json_t *req)
 	if (get_uint(req, "interval_ms", 86400000, &interval))
 		return bad_field("interval_ms");
 	a.interval_ms = (unsigned int)interval;
+	if (get_uint(req, "vsock_cid", 0xfffffffeLL, &cid) || (cid && cid < 3))
+		return bad_field("vsock_cid");
+	a.vsock_cid = (unsigned int)cid;
 	rc = rw_daemon_attach(d, &a, err, sizeof(err));
 	return rc ? error_reply(rc, err) : vm_reply(d, a.name);
 }
@@ -300,6 +304,54 @@ static json_t *cmd_events(struct rw_daemon *d, json_t *req)
 	return ok_reply(json_pack("{s:o}", "events", arr));
 }
 
+/* {"cmd":"policy","vm":N,"op":"add"|"remove","rule":["module-allow","NAME","SHA|*"]} */
+static json_t *cmd_policy(struct rw_daemon *d, json_t *req)
+{
+	const char *vm = need_vm(req), *op, *words[4];
+	json_t *rule = json_object_get(req, "rule"), *probe, *w;
+	struct rw_dchan_policy p;
+	char err[512];
+	int64_t gen;
+	size_t i, n;
+	int rc;
+
+	if (!vm)
+		return bad_field("vm");
+	if (get_str(req, "op", &op) || !op || (strcmp(op, "add") && strcmp(op, "remove")))
+		return bad_field("op");
+	n = json_array_size(rule);
+	if (!json_is_array(rule) || n < 1 || n > 3)
+		return bad_field("rule");
+	json_array_foreach(rule, i, w) {
+		if (!json_is_string(w) || strlen(json_string_value(w)) > 255)
+			return bad_field("rule");
+		words[i] = json_string_value(w);
+	}
+	if (rw_dchan_policy_parse(words, n, !strcmp(op, "remove"), &p, err, sizeof(err)))
+		return error_reply(-RW_DERR_BAD_REQUEST, err);
+	probe = rw_daemon_vm_json(d, vm, false, &rc);
+	if (!probe) {
+		snprintf(err, sizeof(err), "no VM '%s'", vm);
+		return error_reply(rc, err);
+	}
+	json_decref(probe);
+	gen = rw_dchan_push_policy(d->chan, vm, &p, 10000, err, sizeof(err));
+	if (gen < 0)
+		return error_reply(-RW_DERR_FAILED, err);
+	{
+		json_t *detail = json_pack("{s:s,s:O,s:I,s:b}", "op", op, "rule", rule,
+					   "generation", (json_int_t)gen, "acknowledged", 1);
+		char eerr[256];
+
+		if (rw_daemon_event(d, vm, "ringwatchd", "policy", RW_SEV_INFO, detail, eerr,
+				    sizeof(eerr)) < 0)
+			rw_daemon_log(d, LOG_ERR, "event for %s: %s", vm, eerr);
+		json_decref(detail);
+	}
+	return ok_reply(json_pack("{s:s,s:s,s:O,s:I}", "vm", vm, "op", op, "rule", rule,
+				  "generation", (json_int_t)gen));
+}
+
 static const struct {
 	const char *name;
 	json_t *(*run)(struct rw_daemon *d, json_t *req);
@@ -307,7 +359,7 @@ static const struct {
 	{ "ping", cmd_ping },       { "list", cmd_list },     { "status", cmd_status },
 	{ "check", cmd_check },     { "events", cmd_events }, { "attach", cmd_attach },
 	{ "detach", cmd_detach },   { "launch", cmd_launch }, { "destroy", cmd_destroy },
-	{ "resume", cmd_resume },   { "ack", cmd_ack },
+	{ "resume", cmd_resume },   { "ack", cmd_ack },       { "policy", cmd_policy },
 };
 
 json_t *rw_control_handle(struct rw_daemon *d, json_t *req)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/daemon_channel.h"
 #include "host/daemon_metrics.h"
 #include "host/daemon_output.h"
 #include "host/daemon_spawn.h"
@@ -85,6 +86,7 @@ static void dvm_free(struct rw_daemon *d, struct rw_dvm *vm)
 		rw_vm_stop(vm->launched);
 		free(vm->launched);
 	}
+	rw_dvm_stop_vsockd(&vm->vsockd_pid);
 	free(vm);
 }
 
@@ -198,21 +200,15 @@ void rw_dvm_reset_checks(struct rw_daemon *d, struct rw_dvm *vm)
 
 /* --- events ---------------------------------------------------------------- */
 
-int64_t rw_daemon_event(struct rw_daemon *d, const char *vm, const char *source,
-			const char *check, enum rw_severity sev, json_t *detail, char *err,
-			size_t errlen)
+void rw_daemon_announce(struct rw_daemon *d, int64_t id, int64_t time_ms, const char *vm,
+			const char *source, const char *check, enum rw_severity sev,
+			json_t *detail)
 {
-	int64_t time_ms = 0;
-	int64_t id = rw_store_append_event(d->store, vm, source, check, sev, detail, &time_ms,
-					   err, errlen);
-	json_t *ev;
+	json_t *ev = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:o}", "id", (json_int_t)id, "vm", vm,
+			       "time_ms", (json_int_t)time_ms, "source", source, "check", check,
+			       "severity", rw_severity_name(sev), "detail",
+			       detail ? json_incref(detail) : json_object());
 
-	if (id < 0)
-		return -1;
-	ev = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:o}", "id", (json_int_t)id, "vm", vm,
-		       "time_ms", (json_int_t)time_ms, "source", source, "check", check,
-		       "severity", rw_severity_name(sev), "detail",
-		       detail ? json_incref(detail) : json_object());
 	if (ev)
 		rw_outputs_event(d->out, ev);
 	json_decref(ev);
@@ -222,6 +218,19 @@ int64_t rw_daemon_event(struct rw_daemon *d, const char *vm, const char *source,
 		d->last_event_id = id;
 	pthread_cond_broadcast(&d->event_cond);
 	pthread_mutex_unlock(&d->lock);
+}
+
+int64_t rw_daemon_event(struct rw_daemon *d, const char *vm, const char *source,
+			const char *check, enum rw_severity sev, json_t *detail, char *err,
+			size_t errlen)
+{
+	int64_t time_ms = 0;
+	int64_t id = rw_store_append_event(d->store, vm, source, check, sev, detail, &time_ms,
+					   err, errlen);
+
+	if (id < 0)
+		return -1;
+	rw_daemon_announce(d, id, time_ms, vm, source, check, sev, detail);
 	/* Lifecycle and response events are ringwatchd's own: they never trigger responses. */
 	if (strcmp(source, "ringwatchd"))
 		rw_respond(d, vm, check, sev, id);
@@ -356,6 +365,15 @@ json_t *rw_daemon_vm_json(struct rw_daemon *d, const char *name, bool with_check
 	if (vm)
 		o = vm_json_locked(d, vm, open_alerts, with_checks);
 	pthread_mutex_unlock(&d->lock);
+	if (o) {
+		json_t *health = rw_dchan_vm_health(d->chan, name), *states = NULL;
+		char err[256];
+
+		if (with_checks && rw_store_channel_states(d->store, name, &states, err,
+							   sizeof(err)) == 0)
+			json_object_set_new(health, "state", states);
+		json_object_set_new(o, "channel", health);
+	}
 	*rc = vm ? (o ? 0 : -RW_DERR_FAILED) : -RW_DERR_UNKNOWN_VM;
 	return o;
 }
@@ -450,7 +468,7 @@ static int start_services(struct rw_daemon *d, char *err, size_t errlen)
 		return -1;
 	if (rw_spawner_start(&d->spawner, err, errlen))
 		return -1;
-	return 0;
+	return rw_dchan_start(d, err, errlen);
 }
 
 int rw_daemon_start(const struct rw_daemon_opts *opts, struct rw_daemon **out, char *err,
@@ -501,19 +519,24 @@ static void stop_launched(struct rw_daemon *d)
 	for (;;) {
 		struct rw_dvm *vm = NULL;
 		struct rw_vm *qemu;
+		int vsockd = 0;
 
 		pthread_mutex_lock(&d->lock);
 		for (size_t i = 0; i < d->nvms && !vm; i++)
 			if (d->vms[i]->launched)
 				vm = d->vms[i];
 		qemu = vm ? vm->launched : NULL;
-		if (vm)
+		if (vm) {
 			vm->launched = NULL;
+			vsockd = vm->vsockd_pid;
+			vm->vsockd_pid = 0;
+		}
 		pthread_mutex_unlock(&d->lock);
 		if (!vm)
 			return;
 		rw_vm_stop(qemu);
 		free(qemu);
+		rw_dvm_stop_vsockd(&vsockd);
 		rw_dvm_mark_gone(d, vm, "ringwatchd stopped: the VM it launched was stopped");
 	}
 }
@@ -523,6 +546,7 @@ void rw_daemon_stop(struct rw_daemon *d)
 	if (!d)
 		return;
 	rw_sched_stop(d);
+	rw_dchan_stop(d);
 	if (d->store)
 		stop_launched(d);
 	rw_spawner_stop(d->spawner);

@@ -178,6 +178,38 @@ static void render_vms(struct textbuf *tb, json_t *list)
 	}
 }
 
+static void render_channel(struct textbuf *tb, json_t *list)
+{
+	static const struct { const char *key, *name, *type, *help; } gauges[] = {
+		{ "streams", "ringwatch_channel_streams", "gauge", "Guest channel streams connected." },
+		{ "messages", "ringwatch_channel_messages_total", "counter",
+		  "Guest messages stored since the daemon started." },
+		{ "lost", "ringwatch_channel_lost_total", "counter",
+		  "Messages the guest reported lost (queue overflow)." },
+		{ "gaps", "ringwatch_channel_gaps_total", "counter", "Sequence gaps seen." },
+		{ "last_message_ms", "ringwatch_channel_last_message_timestamp_seconds", "gauge",
+		  "Unix time of the last stored guest message (0: none)." },
+	};
+	json_t *vm;
+	size_t i;
+
+	for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+		tb_printf(tb, "# HELP %s %s\n# TYPE %s %s\n", gauges[g].name, gauges[g].help,
+			  gauges[g].name, gauges[g].type);
+		json_array_foreach(list, i, vm) {
+			json_int_t v = json_integer_value(
+				json_object_get(json_object_get(vm, "channel"), gauges[g].key));
+
+			if (!strcmp(gauges[g].key, "last_message_ms"))
+				tb_printf(tb, "%s{vm=\"%s\"} %.3f\n", gauges[g].name,
+					  json_string_value(json_object_get(vm, "name")), v / 1000.0);
+			else
+				tb_printf(tb, "%s{vm=\"%s\"} %lld\n", gauges[g].name,
+					  json_string_value(json_object_get(vm, "name")), (long long)v);
+		}
+	}
+}
+
 static void render_checks(struct textbuf *tb, struct rw_metrics *m)
 {
 	tb_printf(tb, "# HELP ringwatch_checks_run_total Check runs by result.\n"
@@ -216,8 +248,10 @@ char *rw_metrics_render(struct rw_daemon *d)
 	struct textbuf tb = { 0 };
 	json_t *list = rw_daemon_list_json(d);
 
-	if (list)
+	if (list) {
 		render_vms(&tb, list);
+		render_channel(&tb, list);
+	}
 	json_decref(list);
 	pthread_mutex_lock(&d->metrics->lock);
 	render_checks(&tb, d->metrics);

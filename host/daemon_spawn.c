@@ -8,6 +8,8 @@
 #include <string.h>
 
 struct spawn_job {
+	int (*fn)(void *arg);		/* generic job, or NULL for rw_vm_start */
+	void *arg;
 	const struct rw_vm_config *cfg;
 	struct rw_vm *vm;
 	char *err;
@@ -42,7 +44,8 @@ static void *spawner_main(void *arg)
 		if (!sp->head)
 			sp->tail = NULL;
 		pthread_mutex_unlock(&sp->lock);
-		job->rc = rw_vm_start(job->cfg, job->vm, job->err, job->errlen);
+		job->rc = job->fn ? job->fn(job->arg) :
+			  rw_vm_start(job->cfg, job->vm, job->err, job->errlen);
 		pthread_mutex_lock(&sp->lock);
 		job->done = true;
 		pthread_cond_broadcast(&sp->cond);
@@ -70,27 +73,42 @@ int rw_spawner_start(struct rw_spawner **out, char *err, size_t errlen)
 	return 0;
 }
 
+static int run_job(struct rw_spawner *sp, struct spawn_job *jp);
+
+int rw_spawner_call(struct rw_spawner *sp, int (*fn)(void *arg), void *arg)
+{
+	char err[64];
+	struct spawn_job job = { .fn = fn, .arg = arg, .err = err, .errlen = sizeof(err), .rc = -1 };
+
+	return run_job(sp, &job);
+}
+
 int rw_spawner_vm_start(struct rw_spawner *sp, const struct rw_vm_config *cfg,
 			struct rw_vm *vm, char *err, size_t errlen)
 {
 	struct spawn_job job = { .cfg = cfg, .vm = vm, .err = err, .errlen = errlen, .rc = -1 };
 
+	return run_job(sp, &job);
+}
+
+static int run_job(struct rw_spawner *sp, struct spawn_job *job)
+{
 	pthread_mutex_lock(&sp->lock);
 	if (sp->stopping) {
 		pthread_mutex_unlock(&sp->lock);
-		snprintf(err, errlen, "ringwatchd is stopping");
+		snprintf(job->err, job->errlen, "ringwatchd is stopping");
 		return -1;
 	}
 	if (sp->tail)
-		sp->tail->next = &job;
+		sp->tail->next = job;
 	else
-		sp->head = &job;
-	sp->tail = &job;
+		sp->head = job;
+	sp->tail = job;
 	pthread_cond_broadcast(&sp->cond);
-	while (!job.done)
+	while (!job->done)
 		pthread_cond_wait(&sp->cond, &sp->lock);
 	pthread_mutex_unlock(&sp->lock);
-	return job.rc;
+	return job->rc;
 }
 
 void rw_spawner_stop(struct rw_spawner *sp)

@@ -19,6 +19,8 @@ int rw_spawner_start(struct rw_spawner **out, char *err, size_t errlen);
 /* rw_vm_start() run by the spawner thread; blocks the caller until it returns. */
 int rw_spawner_vm_start(struct rw_spawner *sp, const struct rw_vm_config *cfg,
 			struct rw_vm *vm, char *err, size_t errlen);
+/* Run @fn(@arg) on the spawner thread (children it forks die with that thread); its result. */
+int rw_spawner_call(struct rw_spawner *sp, int (*fn)(void *arg), void *arg);
 void rw_spawner_stop(struct rw_spawner *sp);
 
 #endif

@@ -70,7 +70,14 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS check_status ("
 	" vm TEXT NOT NULL, check_name TEXT NOT NULL, result TEXT NOT NULL,"
 	" source TEXT NOT NULL, summary TEXT NOT NULL, time_ms INTEGER NOT NULL,"
-	" PRIMARY KEY (vm, check_name));";
+	" PRIMARY KEY (vm, check_name));"
+	"CREATE TABLE IF NOT EXISTS channel_streams ("
+	" vm TEXT NOT NULL, component TEXT NOT NULL, session TEXT NOT NULL,"
+	" hwm INTEGER NOT NULL, time_ms INTEGER NOT NULL, PRIMARY KEY (vm, component, session));"
+	"CREATE TABLE IF NOT EXISTS channel_state ("
+	" vm TEXT NOT NULL, component TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
+	" seq INTEGER NOT NULL, count INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+	" detail TEXT NOT NULL, PRIMARY KEY (vm, component, kind, key));";
 
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
@@ -537,4 +544,183 @@ int rw_store_check_list(struct rw_store *st, const char *vm, struct rw_store_che
 	return collect_rows(st, "SELECT check_name, result, source, summary, time_ms"
 			    " FROM check_status WHERE vm = ?1 ORDER BY check_name", vm,
 			    sizeof(**out), fill_check, (void **)out, n, err, errlen);
+}
+
+/* --- guest channel ------------------------------------------------------------ */
+
+int rw_store_channel_mark(struct rw_store *st, const char *vm, const char *component,
+			  const char *session, uint64_t *hwm, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	*hwm = 0;
+	pthread_mutex_lock(&st->lock);
+	s = prepare(st, "SELECT hwm FROM channel_streams WHERE vm = ?1 AND component = ?2"
+		    " AND session = ?3", err, errlen);
+	if (s) {
+		sqlite3_bind_text(s, 1, vm, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, component, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, session, -1, SQLITE_STATIC);
+		switch (sqlite3_step(s)) {
+		case SQLITE_ROW:
+			*hwm = (uint64_t)sqlite3_column_int64(s, 0);
+			rc = 0;
+			break;
+		case SQLITE_DONE:
+			rc = 0;
+			break;
+		default:
+			set_err(err, errlen, "sqlite: %s", sqlite3_errmsg(st->db));
+		}
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static int chan_insert_event(struct rw_store *st, const char *vm, const char *component,
+			     int64_t now, struct rw_store_chan_event *e, char *err, size_t errlen)
+{
+	char *text = detail_text(e->detail);
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	if (!text) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	s = prepare(st, "INSERT INTO events(vm, time_ms, source, check_name, severity, detail)"
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", err, errlen);
+	if (s) {
+		sqlite3_bind_text(s, 1, vm, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, now);
+		sqlite3_bind_text(s, 3, component, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, e->check, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, rw_severity_name(e->sev), -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 6, text, -1, SQLITE_STATIC);
+		if (step_done(st, s, err, errlen) == 0) {
+			e->id = sqlite3_last_insert_rowid(st->db);
+			e->time_ms = now;
+			rc = 0;
+		}
+	}
+	free(text);
+	return rc;
+}
+
+static int chan_upsert_state(struct rw_store *st, const char *vm, const char *component,
+			     int64_t now, const struct rw_store_chan_state *c, char *err,
+			     size_t errlen)
+{
+	char *text = detail_text(c->detail);
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	if (!text) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	s = prepare(st, "INSERT INTO channel_state(vm, component, kind, key, seq, count, time_ms,"
+		    " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+		    " ON CONFLICT(vm, component, kind, key) DO UPDATE SET seq = excluded.seq,"
+		    " count = channel_state.count + excluded.count, time_ms = excluded.time_ms,"
+		    " detail = excluded.detail", err, errlen);
+	if (s) {
+		sqlite3_bind_text(s, 1, vm, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, component, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, c->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, c->key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 5, (int64_t)c->seq);
+		sqlite3_bind_int64(s, 6, (int64_t)c->count);
+		sqlite3_bind_int64(s, 7, now);
+		sqlite3_bind_text(s, 8, text, -1, SQLITE_STATIC);
+		rc = step_done(st, s, err, errlen);
+	}
+	free(text);
+	return rc;
+}
+
+int rw_store_channel_commit(struct rw_store *st, const char *vm, const char *component,
+			    const char *session, uint64_t hwm, struct rw_store_chan_event *ev,
+			    size_t nev, const struct rw_store_chan_state *states, size_t nst,
+			    char *err, size_t errlen)
+{
+	int64_t now = rw_now_ms();
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = exec_sql(st->db, "BEGIN IMMEDIATE", err, errlen);
+	for (size_t i = 0; rc == 0 && i < nev; i++)
+		rc = chan_insert_event(st, vm, component, now, &ev[i], err, errlen);
+	for (size_t i = 0; rc == 0 && i < nst; i++)
+		rc = chan_upsert_state(st, vm, component, now, &states[i], err, errlen);
+	if (rc == 0) {
+		s = prepare(st, "INSERT OR REPLACE INTO channel_streams(vm, component, session, hwm,"
+			    " time_ms) VALUES (?1, ?2, ?3, ?4, ?5)", err, errlen);
+		rc = -1;
+		if (s) {
+			sqlite3_bind_text(s, 1, vm, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, component, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 3, session, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(s, 4, (int64_t)hwm);
+			sqlite3_bind_int64(s, 5, now);
+			rc = step_done(st, s, err, errlen);
+		}
+	}
+	/* COMMIT returns after the WAL is fsynced (synchronous=FULL). */
+	if (rc == 0 && exec_sql(st->db, "COMMIT", err, errlen))
+		rc = -1;
+	if (rc)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int rw_store_channel_states(struct rw_store *st, const char *vm, json_t **out, char *err,
+			    size_t errlen)
+{
+	json_t *arr = json_array();
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!arr) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	pthread_mutex_lock(&st->lock);
+	s = prepare(st, "SELECT component, kind, key, seq, count, time_ms, detail FROM channel_state"
+		    " WHERE vm = ?1 ORDER BY component, kind, key", err, errlen);
+	if (!s) {
+		pthread_mutex_unlock(&st->lock);
+		json_decref(arr);
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, vm, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_error_t jerr;
+		const char *text = (const char *)sqlite3_column_text(s, 6);
+		json_t *detail = text ? json_loads(text, 0, &jerr) : NULL;
+
+		json_array_append_new(arr, json_pack(
+			"{s:s,s:s,s:s,s:I,s:I,s:I,s:o}",
+			"component", (const char *)sqlite3_column_text(s, 0),
+			"kind", (const char *)sqlite3_column_text(s, 1),
+			"key", (const char *)sqlite3_column_text(s, 2),
+			"seq", (json_int_t)sqlite3_column_int64(s, 3),
+			"count", (json_int_t)sqlite3_column_int64(s, 4),
+			"time_ms", (json_int_t)sqlite3_column_int64(s, 5),
+			"detail", detail ? detail : json_object()));
+	}
+	if (rc != SQLITE_DONE)
+		set_err(err, errlen, "sqlite: %s", sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return -1;
+	}
+	*out = arr;
+	return 0;
 }

@@ -117,6 +117,48 @@ int rw_store_check_put(struct rw_store *st, const char *vm, const struct rw_stor
 int rw_store_check_list(struct rw_store *st, const char *vm, struct rw_store_check **out,
 			size_t *n, char *err, size_t errlen);
 
+/*
+ * Guest channel streams (host/daemon_channel.c).  A stream is (vm, component,
+ * session hex); its mark is the highest sequence number stored.
+ *   channel_streams(vm, component, session, hwm, time_ms)
+ *   channel_state(vm, component, kind, key, seq, count, time_ms, detail JSON)
+ *     latest-state rows (heartbeat, cpu-state per CPU...): replaced, not appended.
+ */
+struct rw_store_chan_event {
+	const char *check;
+	enum rw_severity sev;
+	json_t *detail;		/* not consumed; NULL = {} */
+	int64_t id;		/* out: event id after the commit */
+	int64_t time_ms;	/* out */
+};
+
+struct rw_store_chan_state {
+	const char *kind;	/* "heartbeat", "cpu-state", ... */
+	char key[32];		/* "" or e.g. the CPU number */
+	uint64_t seq;
+	uint64_t count;		/* messages folded into this row since the last commit */
+	json_t *detail;		/* not consumed */
+};
+
+/* The stream's mark (0 for a stream never seen).  0 or -1. */
+int rw_store_channel_mark(struct rw_store *st, const char *vm, const char *component,
+			  const char *session, uint64_t *hwm, char *err, size_t errlen);
+
+/*
+ * One transaction: append @nev events (source = @component), upsert @nst
+ * state rows and set the stream's mark to @hwm.  Returns 0 once committed
+ * (fsynced), filling each event's id and time, or -1 with nothing stored.
+ */
+int rw_store_channel_commit(struct rw_store *st, const char *vm, const char *component,
+			    const char *session, uint64_t hwm, struct rw_store_chan_event *ev,
+			    size_t nev, const struct rw_store_chan_state *states, size_t nst,
+			    char *err, size_t errlen);
+
+/* Latest-state rows of @vm as a JSON array of {component, kind, key, seq, count, time_ms,
+ * detail}. 0 or -1. */
+int rw_store_channel_states(struct rw_store *st, const char *vm, json_t **out, char *err,
+			    size_t errlen);
+
 /* Wall-clock now in Unix milliseconds. */
 int64_t rw_now_ms(void);
 

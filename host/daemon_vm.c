@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* VM operations of ringwatchd: attach, detach, launch, destroy, resume, check now. */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +17,12 @@
 #include <unistd.h>
 
 #include "host/daemon.h"
+#include "host/daemon_channel.h"
 #include "host/daemon_spawn.h"
 #include "host/launcher.h"
 #include "vmi/qmp.h"
+
+static void vsockd_stop(int *pid);
 
 /* Bound on the first pass after a launch (on top of the QMP timeouts). */
 #define FIRST_PASS_SLACK_MS 10000
@@ -135,10 +145,13 @@ int rw_daemon_attach(struct rw_daemon *d, const struct rw_attach_req *req, char 
 	}
 	drop_replaced(d, old);
 	rw_dvm_persist(d, vm);
+	if (req->vsock_cid)
+		rw_dchan_set_cid(d->chan, req->name, req->vsock_cid);
 	lifecycle_event(d, req->name, RW_SEV_INFO,
-			json_pack("{s:s,s:s,s:s,s:s}", "action", "attached", "qmp", req->qmp,
+			json_pack("{s:s,s:s,s:s,s:s,s:I}", "action", "attached", "qmp", req->qmp,
 				  "mem", req->mem ? req->mem : "", "kernel",
-				  req->kernel ? req->kernel : ""));
+				  req->kernel ? req->kernel : "", "vsock_cid",
+				  (json_int_t)req->vsock_cid));
 	pthread_mutex_lock(&d->lock);
 	rw_sched_kick(d);
 	pthread_mutex_unlock(&d->lock);
@@ -146,7 +159,8 @@ int rw_daemon_attach(struct rw_daemon *d, const struct rw_attach_req *req, char 
 }
 
 /* Take @name out of scheduling and the registry; the caller gets the ref. */
-static struct rw_dvm *unregister(struct rw_daemon *d, const char *name, struct rw_vm **qemu)
+static struct rw_dvm *unregister(struct rw_daemon *d, const char *name, struct rw_vm **qemu,
+				 int *vsockd)
 {
 	struct rw_dvm *vm;
 
@@ -158,6 +172,8 @@ static struct rw_dvm *unregister(struct rw_daemon *d, const char *name, struct r
 		rw_dvm_remove_locked(d, vm);
 		*qemu = vm->launched;
 		vm->launched = NULL;
+		*vsockd = vm->vsockd_pid;
+		vm->vsockd_pid = 0;
 	} else {
 		vm = NULL;
 	}
@@ -168,7 +184,8 @@ static struct rw_dvm *unregister(struct rw_daemon *d, const char *name, struct r
 int rw_daemon_detach(struct rw_daemon *d, const char *name, char *err, size_t errlen)
 {
 	struct rw_vm *qemu = NULL;
-	struct rw_dvm *vm = unregister(d, name, &qemu);
+	int vsockd = 0;
+	struct rw_dvm *vm = unregister(d, name, &qemu, &vsockd);
 	int rc;
 
 	if (!vm)
@@ -177,11 +194,19 @@ int rw_daemon_detach(struct rw_daemon *d, const char *name, char *err, size_t er
 		rw_vm_stop(qemu);
 		free(qemu);
 	}
+	vsockd_stop(&vsockd);
+	if (d->chan)
+		rw_dchan_set_cid(d->chan, name, 0);
 	rc = rw_store_vm_delete(d->store, name, err, errlen) ? -RW_DERR_FAILED : 0;
 	lifecycle_event(d, name, RW_SEV_INFO, json_pack("{s:s,s:b}", "action", "detached",
 							"stopped", qemu != NULL));
 	rw_dvm_put(d, vm);
 	return rc;
+}
+
+void rw_dvm_stop_vsockd(int *pid)
+{
+	vsockd_stop(pid);
 }
 
 /* Launcher run dirs live under <state>/run when the socket paths fit, else /tmp. */
@@ -193,11 +218,135 @@ static const char *run_parent(struct rw_daemon *d, const char *name, char *buf, 
 	return buf;
 }
 
+/* --- the VM's vsock device (ringwatch-vsockd), started before its QEMU ------------- */
+
+#define VSOCKD_GUEST_CID 3u	/* per-VM device: every guest may use the same CID */
+
+struct vsockd_spawn {
+	const char *bin, *vm, *vhost_sock, *upstream, *log;
+	pid_t pid;
+	int err;
+};
+
+/* Runs on the spawner thread: the device dies with that thread, like QEMU. */
+static int vsockd_fork(void *arg)
+{
+	struct vsockd_spawn *v = arg;
+	pid_t parent = getpid();
+	int logfd = open(v->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	pid_t pid;
+
+	if (logfd < 0) {
+		v->err = errno;
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		v->err = errno;
+		close(logfd);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		int devnull = open("/dev/null", O_RDONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		sigemptyset(&none);
+		pthread_sigmask(SIG_SETMASK, &none, NULL);	/* ringwatchd blocks SIGTERM */
+		setpgid(0, 0);
+		if (devnull >= 0)
+			dup2(devnull, STDIN_FILENO);
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		execl(v->bin, v->bin, "--vm", v->vm, "--cid", "3", "--socket", v->vhost_sock,
+		      "--upstream", v->upstream, (char *)NULL);
+		dprintf(STDERR_FILENO, "exec %s: %s\n", v->bin, strerror(errno));
+		_exit(127);
+	}
+	close(logfd);
+	v->pid = pid;
+	return 0;
+}
+
+static void vsockd_stop(int *pid)
+{
+	int status;
+
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	for (int i = 0; i < 40; i++) {
+		if (waitpid(*pid, &status, WNOHANG) == *pid) {
+			*pid = 0;
+			return;
+		}
+		usleep(50000);
+	}
+	kill(*pid, SIGKILL);
+	waitpid(*pid, &status, 0);
+	*pid = 0;
+}
+
+static void vsockd_binary(struct rw_daemon *d, char *out, size_t outlen)
+{
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (d->cfg->vsockd[0]) {
+		snprintf(out, outlen, "%s", d->cfg->vsockd);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	snprintf(out, outlen, "%s/ringwatch-vsockd", n > 0 ? dirname(self) : ".");
+}
+
+/* Start the VM's ringwatch-vsockd and wait until its vhost-user socket listens. */
+static int vsockd_start(struct rw_daemon *d, const char *name, const char *parent,
+			char *sock, size_t socklen, int *pid, char *err, size_t errlen)
+{
+	char bin[PATH_MAX], log[700];
+	struct vsockd_spawn v = { .vm = name, .upstream = rw_dchan_socket_path(d->chan) };
+	int status;
+
+	vsockd_binary(d, bin, sizeof(bin));
+	if (access(bin, X_OK))
+		return fail(err, errlen, RW_DERR_FAILED, "ringwatch-vsockd not found at %s (set "
+			    "'vsockd PATH' in the configuration)", bin);
+	if ((size_t)snprintf(sock, socklen, "%s/%s.vhost", parent, name) >=
+	    sizeof(((struct sockaddr_un *)0)->sun_path))
+		return fail(err, errlen, RW_DERR_FAILED, "vsock device socket path too long");
+	snprintf(log, sizeof(log), "%s/%s.vsockd.log", parent, name);
+	unlink(sock);
+	v.bin = bin;
+	v.vhost_sock = sock;
+	v.log = log;
+	if (rw_spawner_call(d->spawner, vsockd_fork, &v))
+		return fail(err, errlen, RW_DERR_FAILED, "cannot start ringwatch-vsockd: %s",
+			    strerror(v.err ? v.err : EAGAIN));
+	*pid = v.pid;
+	for (int i = 0; i < 100; i++) {
+		if (access(sock, F_OK) == 0)
+			return 0;
+		if (waitpid(v.pid, &status, WNOHANG) == v.pid) {
+			*pid = 0;
+			return fail(err, errlen, RW_DERR_FAILED, "ringwatch-vsockd exited at start "
+				    "(log %s)", log);
+		}
+		usleep(50000);
+	}
+	vsockd_stop(pid);
+	return fail(err, errlen, RW_DERR_FAILED, "ringwatch-vsockd did not create %s (log %s)",
+		    sock, log);
+}
+
 static int start_qemu(struct rw_daemon *d, const struct rw_launch_req *req, struct rw_vm *qemu,
-		      char *err, size_t errlen)
+		      int *vsockd_pid, char *err, size_t errlen)
 {
 	struct rw_vm_config cfg;
-	char parent[600], ready[512];
+	char parent[600], ready[512], vhost[300];
 	unsigned int timeout = req->timeout_ms ? req->timeout_ms : d->cfg->launch_timeout_ms;
 
 	rw_vm_config_init(&cfg);
@@ -211,10 +360,23 @@ static int start_qemu(struct rw_daemon *d, const struct rw_launch_req *req, stru
 		cfg.cpus = req->cpus;
 	cfg.kaslr = !req->no_kaslr;
 	cfg.run_parent = run_parent(d, req->name, parent, sizeof(parent));
-	if (rw_spawner_vm_start(d->spawner, &cfg, qemu, err, errlen))
+	if (d->chan) {	/* the guest channel: a vhost-user-vsock device per VM */
+		int rc = vsockd_start(d, req->name, cfg.run_parent, vhost, sizeof(vhost),
+				      vsockd_pid, err, errlen);
+
+		if (rc)
+			return rc;
+		cfg.vsock = RW_VSOCK_VHOST_USER;
+		cfg.guest_cid = VSOCKD_GUEST_CID;
+		cfg.vhost_user_socket = vhost;
+	}
+	if (rw_spawner_vm_start(d->spawner, &cfg, qemu, err, errlen)) {
+		vsockd_stop(vsockd_pid);
 		return -RW_DERR_FAILED;
+	}
 	if (rw_vm_wait_ready(qemu, (int)timeout, ready, sizeof(ready), err, errlen)) {
 		rw_vm_stop(qemu);
+		vsockd_stop(vsockd_pid);
 		return -RW_DERR_FAILED;
 	}
 	return 0;
@@ -264,13 +426,14 @@ static int first_pass_timeout(struct rw_daemon *d)
 
 /* The launched QEMU becomes the VM's: fill its record and start checking it. */
 static int adopt_qemu(struct rw_daemon *d, struct rw_dvm *vm, struct rw_vm *qemu,
-		      const char *kernel)
+		      int vsockd_pid, const char *kernel)
 {
 	pthread_mutex_lock(&d->lock);
 	if (vm->removed) {
 		pthread_mutex_unlock(&d->lock);
 		return -1;
 	}
+	vm->vsockd_pid = vsockd_pid;
 	snprintf(vm->rec.qmp, sizeof(vm->rec.qmp), "%s", qemu->qmp_path);
 	snprintf(vm->rec.mem, sizeof(vm->rec.mem), "/proc/%d/fd/%d", (int)getpid(), qemu->ram_fd);
 	snprintf(vm->rec.kernel, sizeof(vm->rec.kernel), "%s", kernel);
@@ -331,7 +494,7 @@ int rw_daemon_launch(struct rw_daemon *d, const struct rw_launch_req *req, char 
 {
 	struct rw_vm *qemu;
 	struct rw_dvm *vm = NULL;
-	int rc;
+	int rc, vsockd_pid = 0;
 
 	if (!req->name || !rw_vm_name_valid(req->name))
 		return fail(err, errlen, RW_DERR_BAD_REQUEST,
@@ -348,9 +511,10 @@ int rw_daemon_launch(struct rw_daemon *d, const struct rw_launch_req *req, char 
 		free(qemu);
 		return rc;
 	}
-	rc = start_qemu(d, req, qemu, err, errlen);
-	if (!rc && adopt_qemu(d, vm, qemu, req->kernel)) {
+	rc = start_qemu(d, req, qemu, &vsockd_pid, err, errlen);
+	if (!rc && adopt_qemu(d, vm, qemu, vsockd_pid, req->kernel)) {
 		rw_vm_stop(qemu);
+		vsockd_stop(&vsockd_pid);
 		rc = fail(err, errlen, RW_DERR_FAILED, "VM '%s' was detached while starting",
 			  req->name);
 	}
@@ -370,6 +534,7 @@ int rw_daemon_destroy(struct rw_daemon *d, const char *name, char *err, size_t e
 {
 	struct rw_dvm *vm;
 	struct rw_vm *qemu = NULL;
+	int vsockd = 0;
 
 	pthread_mutex_lock(&d->lock);
 	vm = rw_dvm_find_locked(d, name);
@@ -379,6 +544,8 @@ int rw_daemon_destroy(struct rw_daemon *d, const char *name, char *err, size_t e
 		wait_idle_locked(d, vm);
 		qemu = vm->launched;
 		vm->launched = NULL;
+		vsockd = vm->vsockd_pid;
+		vm->vsockd_pid = 0;
 		vm->rec.run_dir[0] = '\0';
 		vm->rec.pid = 0;
 	}
@@ -391,6 +558,7 @@ int rw_daemon_destroy(struct rw_daemon *d, const char *name, char *err, size_t e
 			    "where they were started, e.g. virsh destroy)", name);
 	rw_vm_stop(qemu);
 	free(qemu);
+	vsockd_stop(&vsockd);
 	rw_dvm_mark_gone(d, vm, "destroyed by the operator");
 	pthread_mutex_lock(&d->lock);
 	vm->busy = false;

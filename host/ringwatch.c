@@ -31,6 +31,9 @@ static const struct subcommand subcommands[] = {
 	{ "destroy", cli_destroy, NULL, "destroy VM [--json]" },
 	{ "resume", cli_resume, NULL, "resume VM [--json]" },
 	{ "ack", cli_ack, NULL, "ack VM [--id EVENT] [--json]" },
+	{ "policy", cli_policy, NULL,
+	  "policy VM add|remove module-allow NAME SHA256|* | exec-deny SHA256 | env-watch VAR |"
+	  " usb-mount deny|allow [--json]" },
 	{ "run", NULL, cli_run,
 	  "run NAME [--kit DIR | --kernel K --initrd I] [--memory MIB] [--cpus N]\n"
 	  "         [--overlay DIR] [--machine pc|q35] [--no-kaslr] [--timeout SEC] [--exit]\n"

@@ -4,10 +4,12 @@
  * default policy; each test attacks (or uses) the guest through its command
  * shell and checks the refusal and the event the agent forwarded.
  *
- * Every assertion on events goes through events_received(): today it reads
- * the agent's event log in the guest; once the host channel carries the
- * agent's stream it becomes "what the host received" and nothing else here
- * changes.
+ * Every assertion on events goes through events_received(), which reads the
+ * agent's event log in the guest (its secondary copy; each line carries the
+ * channel seq).  This test boots the guest without ringwatchd, so the agent
+ * runs with --debug-ctl (etc/ringwatch/agent.args) and policy updates,
+ * health requests and restarts go through its debug FIFO.  What the host
+ * receives over the channel is asserted by e2e_daemon_channel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -303,6 +305,8 @@ static void build_overlay(void)
 		 "usb-mount deny\n",
 		 hash_dummy, hash_hello);
 	rw_test_write_file(overlay, "etc/ringwatch/policy", policy, 0644);
+	/* No host channel here: policy updates go through the agent's debug FIFO. */
+	rw_test_write_file(overlay, "etc/ringwatch/agent.args", "--debug-ctl\n", 0644);
 }
 
 static int setup(void **state)
@@ -715,6 +719,7 @@ static void test_usb_mount_rule(void **state)
 	snprintf(src, sizeof(src), "%s/guest/bpf/rc.d/50-ringwatch-agent", env.top);
 	copy_into(usb_overlay, "etc/ringwatch/rc.d/50-ringwatch-agent", src, 0755);
 	rw_test_write_file(usb_overlay, "etc/ringwatch/policy", "usb-mount deny\n", 0644);
+	rw_test_write_file(usb_overlay, "etc/ringwatch/agent.args", "--debug-ctl\n", 0644);
 	snprintf(img, sizeof(img), "%s-stick.img", usb_overlay);
 	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);

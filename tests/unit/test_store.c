@@ -256,6 +256,69 @@ static void test_survives_kill9(void **state)
 	rw_test_rmtree(dir);
 }
 
+/* Channel batches: events, latest-state rows and the stream mark in one transaction. */
+static void test_channel_commit(void **state)
+{
+	struct rw_store_chan_event ev[2] = {
+		{ .check = "lsm-event", .sev = RW_SEV_WARNING },
+		{ .check = "channel-loss", .sev = RW_SEV_WARNING },
+	};
+	struct rw_store_chan_state sts[1] = { { .kind = "heartbeat", .seq = 3, .count = 2 } };
+	struct rw_store *st;
+	json_t *arr;
+	char dir[128], err[256];
+	uint64_t hwm = 99;
+
+	(void)state;
+	rw_test_mkdtemp(dir, sizeof(dir), "store");
+	st = open_store(dir);
+	assert_int_equal(rw_store_channel_mark(st, "vm1", "agent", "aa", &hwm, err, sizeof(err)), 0);
+	assert_int_equal(hwm, 0);
+	ev[0].detail = json_pack("{s:i}", "seq", 1);
+	ev[1].detail = json_pack("{s:i}", "count", 4);
+	sts[0].detail = json_pack("{s:i}", "counter", 7);
+	assert_int_equal(rw_store_channel_commit(st, "vm1", "agent", "aa", 5, ev, 2, sts, 1, err,
+						 sizeof(err)), 0);
+	assert_true(ev[0].id > 0 && ev[1].id == ev[0].id + 1 && ev[0].time_ms > 0);
+	assert_int_equal(rw_store_channel_mark(st, "vm1", "agent", "aa", &hwm, err, sizeof(err)), 0);
+	assert_int_equal(hwm, 5);
+	assert_int_equal(rw_store_channel_mark(st, "vm1", "agent", "bb", &hwm, err, sizeof(err)), 0);
+	assert_int_equal(hwm, 0);	/* another session is another stream */
+	/* A second batch folds into the state row (count adds up, detail replaced). */
+	json_decref(sts[0].detail);
+	sts[0].detail = json_pack("{s:i}", "counter", 9);
+	sts[0].seq = 8;
+	sts[0].count = 1;
+	assert_int_equal(rw_store_channel_commit(st, "vm1", "agent", "aa", 8, NULL, 0, sts, 1, err,
+						 sizeof(err)), 0);
+	assert_int_equal(rw_store_channel_states(st, "vm1", &arr, err, sizeof(err)), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "count")), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 8);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(
+		json_array_get(arr, 0), "detail"), "counter")), 9);
+	json_decref(arr);
+	arr = query(st, "vm1", 0, 0, 0);
+	assert_int_equal(json_array_size(arr), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "source")),
+			    "agent");
+	json_decref(arr);
+	/* A failing statement rolls the whole batch back: no event, mark unchanged. */
+	ev[0].check = NULL;	/* NOT NULL constraint */
+	assert_int_equal(rw_store_channel_commit(st, "vm1", "agent", "aa", 12, ev, 2, sts, 1, err,
+						 sizeof(err)), -1);
+	assert_int_equal(rw_store_channel_mark(st, "vm1", "agent", "aa", &hwm, err, sizeof(err)), 0);
+	assert_int_equal(hwm, 8);
+	arr = query(st, "vm1", 0, 0, 0);
+	assert_int_equal(json_array_size(arr), 2);
+	json_decref(arr);
+	json_decref(ev[0].detail);
+	json_decref(ev[1].detail);
+	json_decref(sts[0].detail);
+	rw_store_close(st);
+	rw_test_rmtree(dir);
+}
+
 static void test_open_errors(void **state)
 {
 	struct rw_store *st;
@@ -273,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_queries_and_acks),
 		cmocka_unit_test(test_big_detail_and_records),
 		cmocka_unit_test(test_survives_kill9),
+		cmocka_unit_test(test_channel_commit),
 		cmocka_unit_test(test_open_errors),
 	};
 

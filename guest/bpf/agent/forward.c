@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
-/* ringwatch-agent: event forwarding (log file + console; host channel pending). */
+/* ringwatch-agent: event forwarding (host channel, log file, console). */
 #include "guest/bpf/agent/forward.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
-int rw_forward_open(struct rw_forward *fw, const char *log_path, FILE *console, char *err,
-		    size_t errlen)
+#include "guest/bpf/agent/event_json.h"
+#include "shared/rw_chan.h"
+#include "shared/rw_proto.h"
+
+int rw_forward_open(struct rw_forward *fw, const char *log_path, FILE *console,
+		    struct rw_chan *chan, char *err, size_t errlen)
 {
 	memset(fw, 0, sizeof(*fw));
 	fw->log_fd = -1;
 	fw->console = console;
+	fw->chan = chan;
 	if (log_path) {
 		fw->log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		if (fw->log_fd < 0) {
@@ -24,33 +30,136 @@ int rw_forward_open(struct rw_forward *fw, const char *log_path, FILE *console, 
 	return 0;
 }
 
-/* One write() per line, so concurrent appenders never interleave inside it. */
-static int write_line(int fd, const char *json)
+/* One write() per line, so concurrent appenders never interleave inside it.
+ * The line is {"seq":N, followed by the object's members. */
+static int write_line(int fd, unsigned long long seq, const char *json)
 {
-	size_t len = strlen(json);
-	char buf[8192];
-	ssize_t n;
+	char buf[RW_EVENT_JSON_MAX + 64];
+	int n;
+	ssize_t w;
 
-	if (len + 1 > sizeof(buf))
+	if (json[0] != '{')
 		return -1;
-	memcpy(buf, json, len);
-	buf[len] = '\n';
+	n = snprintf(buf, sizeof(buf), "{\"seq\":%llu,%s\n", seq, json + 1);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -1;
 	do {
-		n = write(fd, buf, len + 1);
-	} while (n < 0 && errno == EINTR);
-	return n == (ssize_t)(len + 1) ? 0 : -1;
+		w = write(fd, buf, (size_t)n);
+	} while (w < 0 && errno == EINTR);
+	return w == n ? 0 : -1;
 }
 
-int rw_forward_line(struct rw_forward *fw, const char *json)
+static int local_copy(struct rw_forward *fw, unsigned long long seq, const char *json)
 {
 	int rc = 0;
 
-	if (fw->log_fd >= 0 && write_line(fw->log_fd, json))
+	if (fw->log_fd >= 0 && write_line(fw->log_fd, seq, json))
 		rc = -1;
 	if (fw->console) {
 		if (fprintf(fw->console, "ringwatch-agent: %s\n", json) < 0 || fflush(fw->console))
 			rc = -1;
 	}
+	return rc;
+}
+
+static uint16_t lsm_kind_of(unsigned int kind)
+{
+	switch (kind) {
+	case RW_EV_MODULE_DENIED:
+	case RW_EV_MODULE_REQUEST_DENIED:
+		return RW_LSM_MODULE_LOAD;
+	case RW_EV_MOUNT_DENIED:
+		return RW_LSM_MOUNT;
+	case RW_EV_SELF_UNLINK:
+	case RW_EV_GUARD_PIN:
+	case RW_EV_GUARD_AGENT_EXE:
+		return RW_LSM_FILE_OPEN;
+	case RW_EV_GUARD_BPF:
+		return RW_LSM_BPF_PROG_LOAD;
+	case RW_EV_GUARD_SIGNAL:
+	case RW_EV_GUARD_PTRACE:
+		return RW_LSM_PTRACE;
+	default:	/* exec deny/unhashed/env, env scan, credential changes */
+		return RW_LSM_EXEC;
+	}
+}
+
+/* Queue @msg (path = @json) on the channel; returns its seq, 0 when not sent. */
+static unsigned long long send_msg(struct rw_forward *fw, struct rw_msg *msg, const char *json)
+{
+	size_t len = strlen(json);
+	int rc;
+
+	if (!fw->chan)
+		return 0;
+	if (len >= RW_PROTO_MAX_PATH)
+		len = 0;	/* never happens: RW_EVENT_JSON_MAX is smaller */
+	msg->hdr.type = RW_MSG_LSM_EVENT;
+	msg->u.lsm.path = len ? json : NULL;
+	msg->u.lsm.path_len = (uint16_t)len;
+	rc = rw_chan_send(fw->chan, msg);
+	if (rc == -ENOBUFS) {
+		fw->queue_full++;	/* counted by rw_chan, reported to the host as LOSS */
+		return msg->hdr.seq;
+	}
+	if (rc) {
+		fw->failures++;
+		return 0;
+	}
+	return msg->hdr.seq;
+}
+
+int rw_forward_event(struct rw_forward *fw, const struct rw_bpf_event *ev, const char *json)
+{
+	struct rw_msg msg;
+	unsigned long long seq;
+	bool has_sha = false;
+	int rc;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.u.lsm.kind = lsm_kind_of(ev->kind);
+	msg.u.lsm.verdict = ev->verdict < 0 && ev->verdict >= RW_LSM_VERDICT_MIN ? ev->verdict :
+			    ev->verdict ? -EPERM : 0;
+	msg.u.lsm.pid = ev->pid;
+	msg.u.lsm.uid = ev->uid;
+	memcpy(msg.u.lsm.comm, ev->comm, sizeof(msg.u.lsm.comm) - 1);
+	for (size_t i = 0; i < sizeof(ev->sha256); i++)
+		has_sha |= ev->sha256[i] != 0;
+	if (has_sha) {
+		msg.u.lsm.flags = RW_LSM_F_SHA256;
+		memcpy(msg.u.lsm.sha256, ev->sha256, sizeof(msg.u.lsm.sha256));
+	}
+	seq = send_msg(fw, &msg, json);
+	rc = local_copy(fw, seq, json);
+	fw->lines++;
+	if (rc)
+		fw->failures++;
+	return rc;
+}
+
+int rw_forward_report(struct rw_forward *fw, const char *json)
+{
+	struct rw_msg msg;
+	unsigned long long seq;
+	int rc;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.u.lsm.kind = RW_LSM_BPF_PROG_LOAD;	/* about the guard itself */
+	msg.u.lsm.pid = (uint32_t)getpid();
+	msg.u.lsm.uid = (uint32_t)getuid();
+	snprintf(msg.u.lsm.comm, sizeof(msg.u.lsm.comm), "ringwatch-agent");
+	seq = send_msg(fw, &msg, json);
+	rc = local_copy(fw, seq, json);
+	fw->lines++;
+	if (rc)
+		fw->failures++;
+	return rc;
+}
+
+int rw_forward_local(struct rw_forward *fw, const char *json)
+{
+	int rc = local_copy(fw, 0, json);
+
 	fw->lines++;
 	if (rc)
 		fw->failures++;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/rw_proto.h"
+
 #define MAX_FIELDS 4
 
 struct field {
@@ -38,7 +40,7 @@ int rw_sha256_from_hex(const char *hex, size_t len, uint8_t out[RW_BPF_SHA256_LE
 	return 0;
 }
 
-bool rw_policy_runtime_only(enum rw_policy_op op)
+bool rw_policy_runtime_only(enum rw_agent_policy_op op)
 {
 	return op == RW_POL_BOOT_COMPLETE || op == RW_POL_HEALTH || op == RW_POL_RESTART;
 }
@@ -201,4 +203,43 @@ int rw_policy_parse_line(const char *line, struct rw_policy_cmd *cmd, char *err,
 		return parse_error(err, errlen, "unknown command", &f[0]);
 	}
 	return 1;
+}
+
+/* One POLICY_UPDATE entry as a policy line (the language of policy.h). */
+int rw_policy_update_line(const struct rw_msg_policy_update *p, const struct rw_policy_entry *e,
+			   char *line, size_t len, char *err, size_t errlen)
+{
+	char hex[2 * RW_PROTO_SHA256_LEN + 1] = "*";
+	bool add = p->op == RW_POLICY_ADD;
+
+	if (p->op != RW_POLICY_ADD && p->op != RW_POLICY_REMOVE) {
+		snprintf(err, errlen, "policy op %u not supported (add and remove are)", p->op);
+		return -1;
+	}
+	if (e->flags & RW_POLICY_E_SHA256)
+		for (unsigned i = 0; i < RW_PROTO_SHA256_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", e->sha256[i]);
+	switch (p->list) {
+	case RW_LIST_MODULE_ALLOW:
+		snprintf(line, len, "%s %s %s", add ? "module-allow" : "module-remove", e->name, hex);
+		return 0;
+	case RW_LIST_EXEC_DENY:
+		if (!(e->flags & RW_POLICY_E_SHA256))
+			break;
+		snprintf(line, len, "%s %s", add ? "exec-deny" : "exec-remove", hex);
+		return 0;
+	case RW_LIST_ENV_VARS:
+		snprintf(line, len, "%s %s", add ? "env-watch" : "env-remove", e->name);
+		return 0;
+	case RW_LIST_MOUNT_RULES:
+		if (!strcmp(e->name, "usb=deny") || !strcmp(e->name, "usb=allow")) {
+			bool deny = !strcmp(e->name, "usb=deny") == add;
+
+			snprintf(line, len, "usb-mount %s", deny ? "deny" : "allow");
+			return 0;
+		}
+		break;
+	}
+	snprintf(err, errlen, "policy entry not understood (list %u)", p->list);
+	return -1;
 }

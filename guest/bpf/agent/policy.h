@@ -29,7 +29,7 @@
 
 #include "guest/bpf/ringwatch_bpf.h"
 
-enum rw_policy_op {
+enum rw_agent_policy_op {
 	RW_POL_MODULE_ALLOW = 1,
 	RW_POL_MODULE_REMOVE,
 	RW_POL_EXEC_DENY,
@@ -43,7 +43,7 @@ enum rw_policy_op {
 };
 
 struct rw_policy_cmd {
-	enum rw_policy_op op;
+	enum rw_agent_policy_op op;
 	char name[RW_BPF_MOD_NAME_LEN];	/* module name or variable name, NUL padded */
 	uint8_t sha256[RW_BPF_SHA256_LEN];	/* all zero for "*" */
 	bool any_hash;			/* module-allow/remove NAME * */
@@ -61,7 +61,19 @@ struct rw_policy_cmd {
 int rw_policy_parse_line(const char *line, struct rw_policy_cmd *cmd, char *err, size_t errlen);
 
 /* True for commands that only make sense at runtime (not in the file). */
-bool rw_policy_runtime_only(enum rw_policy_op op);
+bool rw_policy_runtime_only(enum rw_agent_policy_op op);
+
+/*
+ * One entry of a host POLICY_UPDATE (op add/remove) as a policy line:
+ * module-allow -> module-allow/module-remove NAME HEX|*, exec-deny (SHA-256
+ * required) -> exec-deny/exec-remove HEX, env-vars -> env-watch/env-remove
+ * NAME, mount-rules "usb=deny|allow" -> usb-mount deny|allow (remove flips).
+ * The line still goes through rw_policy_parse_line.  0, or -1 with @err.
+ */
+struct rw_msg_policy_update;
+struct rw_policy_entry;
+int rw_policy_update_line(const struct rw_msg_policy_update *p, const struct rw_policy_entry *e,
+			  char *line, size_t len, char *err, size_t errlen);
 
 /* 64 hex digits -> 32 bytes; 0 or -1. */
 int rw_sha256_from_hex(const char *hex, size_t len, uint8_t out[RW_BPF_SHA256_LEN]);

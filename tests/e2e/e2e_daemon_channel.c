@@ -1,0 +1,641 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ringwatchd + the guest channel + ringwatch-agent, end to end through the
+ * CLI:
+ *
+ *  1. `ringwatch launch` of a guest with the agent (ringwatchd starts the VM's
+ *     ringwatch-vsockd): the agent's stream connects, an LD_PRELOAD exec in
+ *     the guest shows up in `ringwatch events VM --json` (source agent), a
+ *     module the guest retries is refused (events) until
+ *     `ringwatch policy VM add module-allow nlmon '*'`; the guest then loads
+ *     it and says so with an exec the agent reports.
+ *  2. kill -9 of ringwatchd while an attached guest (its QEMU and vsockd
+ *     started by the test, so they outlive the daemon) streams events; after
+ *     the restart every event the agent got an ACK for is stored exactly
+ *     once, and nothing the guest did not send.
+ *  3. That guest floods the channel while a second guest is checked every
+ *     500 ms: the quiet guest's effective check interval stays within 2x.
+ *
+ * Needs: the kit ($RW_KIT), qemu-system-x86_64, build/rel/bin/{ringwatchd,
+ * ringwatch,ringwatch-vsockd}, scripts/build-payloads + scripts/build-guest-bpf
+ * (run by the setup).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "tests/lib/harness.h"
+
+#define INTERVAL_MS 500
+#define FLOOD_WINDOW_S 12
+
+static struct rw_test_env env;
+static char dir[128], control[256], state_dir[256], conf[256], overlay1[300], overlay2[300];
+static int daemon_pid, metrics_port;
+static struct rw_vm g2;		/* attached guest: QEMU and vsockd are the test's */
+static pid_t vsockd2;
+
+/* ---- host helpers --------------------------------------------------------- */
+
+static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int sh(char **out, const char *fmt, ...)
+{
+	char cmd[4096], buf[4096];
+	size_t len = 0, cap = 0;
+	char *text = NULL;
+	va_list ap;
+	FILE *p;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(buf, sizeof(buf), p)) {
+		size_t n = strlen(buf);
+
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			text = realloc(text, cap);
+			assert_non_null(text);
+		}
+		memcpy(text + len, buf, n + 1);
+		len += n;
+	}
+	status = pclose(p);
+	if (out)
+		*out = text ? text : strdup("");
+	else
+		free(text);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int rw(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int rw(char **out, const char *fmt, ...)
+{
+	char args[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return sh(out, "RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' %s 2>&1",
+		  control, env.kit, env.build, args);
+}
+
+static json_t *rw_json(int want_rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *rw_json(int want_rc, const char *fmt, ...)
+{
+	char args[2048], *out;
+	json_error_t jerr;
+	va_list ap;
+	json_t *o;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	rc = rw(&out, "%s", args);
+	if (rc != want_rc)
+		fail_msg("ringwatch %s: exit %d, want %d:\n%s", args, rc, want_rc, out);
+	o = json_loads(out, 0, &jerr);
+	if (!o)
+		fail_msg("ringwatch %s: not JSON (%s):\n%.2000s", args, jerr.text, out);
+	free(out);
+	return o;
+}
+
+static int read_daemon_pid(void)
+{
+	char path[300];
+	FILE *f;
+	int pid = 0;
+
+	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	return pid;
+}
+
+static void start_daemon(void)
+{
+	char *out;
+	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' "
+		    "--json-log '%s/events.jsonl' 2>&1", env.build, state_dir, control, conf, dir);
+
+	if (rc != 0)
+		fail_msg("ringwatchd exited %d: %s", rc, out);
+	free(out);
+	daemon_pid = read_daemon_pid();
+	assert_true(daemon_pid > 0);
+}
+
+static void wait_gone(int pid, int timeout_s)
+{
+	for (int i = 0; i < timeout_s * 10; i++) {
+		if (kill(pid, 0) && errno == ESRCH)
+			return;
+		usleep(100000);
+	}
+	fail_msg("process %d still there after %d s", pid, timeout_s);
+}
+
+static void copy_file(const char *src, const char *dst_dir, const char *rel, int mode)
+{
+	char *out;
+
+	if (access(src, R_OK))
+		fail_msg("missing %s (scripts/build-payloads, scripts/build-guest-bpf, the kit)", src);
+	if (sh(&out, "mkdir -p \"$(dirname '%s/%s')\" && cp '%s' '%s/%s' && chmod %o '%s/%s' 2>&1",
+	       dst_dir, rel, src, dst_dir, rel, mode, dst_dir, rel))
+		fail_msg("copying %s: %s", src, out);
+	free(out);
+}
+
+/* The agent, its boot script, a policy and a test script of the guest's own. */
+static void make_overlay(char *out, size_t outlen, const char *tag, const char *script)
+{
+	char src[1024];
+
+	rw_test_mkdtemp(out, outlen, tag);
+	snprintf(src, sizeof(src), "%s/bin/ringwatch-agent", env.payloads);
+	copy_file(src, out, "usr/sbin/ringwatch-agent", 0755);
+	snprintf(src, sizeof(src), "%s/rc.d/50-ringwatch-agent", env.payloads);
+	copy_file(src, out, "etc/ringwatch/rc.d/50-ringwatch-agent", 0755);
+	snprintf(src, sizeof(src), "%s/root/lib/modules/%s/kernel/drivers/net/nlmon.ko", env.kit,
+		 env.kver);
+	copy_file(src, out, "lib/modules/rwtest/nlmon.ko", 0644);
+	rw_test_write_file(out, "etc/ringwatch/policy",
+			   "# e2e_daemon_channel: nothing allowlisted, loader variables watched\n"
+			   "env-watch LD_PRELOAD\n", 0644);
+	rw_test_write_file(out, "etc/ringwatch/rc.d/60-e2e", script, 0755);
+}
+
+/* `ringwatch events VM --json`: exit 0, or 1 while an alert is open on the VM. */
+static json_t *rw_json_events(const char *vm)
+{
+	char *out;
+	json_error_t jerr;
+	json_t *o;
+	int rc = rw(&out, "events %s --json --limit 100000", vm);
+
+	if (rc != 0 && rc != 1)
+		fail_msg("ringwatch events %s: exit %d:\n%s", vm, rc, out);
+	o = json_loads(out, 0, &jerr);
+	if (!json_is_array(o))
+		fail_msg("ringwatch events %s: not a JSON array (%s):\n%.2000s", vm, jerr.text, out);
+	free(out);
+	return o;
+}
+
+/* Events of @vm from the agent whose report is @event (NULL: any). */
+static json_t *agent_events(const char *vm, const char *event)
+{
+	json_t *all = rw_json_events(vm), *out;
+	size_t i;
+	json_t *e;
+
+	out = json_array();
+	json_array_foreach(all, i, e) {
+		const char *ev = json_string_value(json_object_get(
+			json_object_get(json_object_get(e, "detail"), "report"), "event"));
+
+		if (strcmp(json_string_value(json_object_get(e, "source")), "agent"))
+			continue;
+		if (event && (!ev || strcmp(ev, event)))
+			continue;
+		json_array_append(out, e);
+	}
+	json_decref(all);
+	return out;
+}
+
+static const char *report_str(json_t *e, const char *key)
+{
+	const char *v = json_string_value(json_object_get(
+		json_object_get(json_object_get(e, "detail"), "report"), key));
+
+	return v ? v : "";
+}
+
+/* Wait until @vm has an agent event @event whose report field @key contains @needle. */
+static json_t *wait_report(const char *vm, const char *event, const char *key,
+			   const char *needle, int timeout_s)
+{
+	for (int i = 0; i < timeout_s * 2; i++) {
+		json_t *evs = agent_events(vm, event), *e;
+		size_t j;
+
+		json_array_foreach(evs, j, e) {
+			if (strstr(report_str(e, key), needle)) {
+				json_incref(e);
+				json_decref(evs);
+				return e;
+			}
+		}
+		json_decref(evs);
+		usleep(500000);
+	}
+	fail_msg("no '%s' event with %s containing '%s' from %s's agent within %d s", event, key,
+		 needle, vm, timeout_s);
+	return NULL;
+}
+
+static json_t *vm_status(const char *vm)
+{
+	return rw_json(0, "status %s --json", vm);
+}
+
+/* ---- fixture ---------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	char cmd[4096], cfg[256];
+
+	(void)state;
+	rw_test_install_cleanup();
+	rw_test_env_load(&env);
+	snprintf(cmd, sizeof(cmd), "'%s/scripts/build-payloads' '%s' '%s' >/dev/null && "
+		 "'%s/scripts/build-guest-bpf' '%s' '%s' >/dev/null", env.top, env.kit,
+		 env.payloads, env.top, env.kit, env.payloads);
+	if (system(cmd) != 0)
+		fail_msg("cannot build the guest payloads: %s", cmd);
+	rw_test_mkdtemp(dir, sizeof(dir), "dchan");
+	snprintf(control, sizeof(control), "%s/control.sock", dir);
+	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
+	metrics_port = 20000 + (int)(getpid() % 20000);
+	snprintf(cfg, sizeof(cfg), "interval %dms\nmetrics 127.0.0.1:%d\nsyslog off\n"
+		 "qmp-timeout 2s\nrespond * alert log\n", INTERVAL_MS, metrics_port);
+	rw_test_write_file(dir, "ringwatch.conf", cfg, 0644);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	int status;
+
+	(void)state;
+	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0)
+		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
+			usleep(100000);
+	if (g2.pid)
+		rw_vm_stop(&g2);
+	if (vsockd2 > 0) {
+		kill(vsockd2, SIGTERM);
+		waitpid(vsockd2, &status, 0);
+	}
+	if (overlay1[0])
+		rw_test_rmtree(overlay1);
+	if (overlay2[0])
+		rw_test_rmtree(overlay2);
+	rw_test_rmtree(dir);
+	return 0;
+}
+
+/* ---- 1: events and policy through the daemon-launched guest --------------------- */
+
+static const char modtry_script[] =
+	"#!/bin/sh\n"
+	"# e2e: an LD_PRELOAD exec, then retry nlmon every second; once it loads\n"
+	"# (the host allowlisted it), report that with an exec the agent sees.\n"
+	"(\n"
+	"  sleep 2\n"
+	"  env LD_PRELOAD=/e2e/hello /bin/true\n"
+	"  while :; do\n"
+	"    if insmod /lib/modules/rwtest/nlmon.ko 2>/dev/null; then\n"
+	"      rmmod nlmon\n"
+	"      env LD_PRELOAD=/e2e/nlmon-loaded /bin/true\n"
+	"      break\n"
+	"    fi\n"
+	"    sleep 1\n"
+	"  done\n"
+	") </dev/null >/dev/null 2>&1 &\n";
+
+static void test_launch_events_policy(void **state)
+{
+	json_t *st, *ch, *e;
+	char *out;
+	int rc;
+
+	(void)state;
+	start_daemon();
+	make_overlay(overlay1, sizeof(overlay1), "dchan-g1", modtry_script);
+	rc = rw(&out, "launch ringwatch-test-c1 --overlay '%s'", overlay1);
+	if (rc)
+		fail_msg("launch c1: %d\n%s", rc, out);
+	free(out);
+	e = wait_report("ringwatch-test-c1", "exec-env", "variable", "LD_PRELOAD=/e2e/hello", 60);
+	assert_string_equal(json_string_value(json_object_get(e, "check")), "lsm-event");
+	assert_string_equal(json_string_value(json_object_get(e, "severity")), "warning");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "detail"), "kind")),
+			    "exec");
+	json_decref(e);
+	/* The module is refused (finit_module and busybox's init_module fallback). */
+	e = wait_report("ringwatch-test-c1", "module-denied", "module", "nlmon", 60);
+	assert_string_equal(report_str(e, "verdict"), "deny");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "detail"),
+							      "verdict")), "deny");
+	json_decref(e);
+	/* Channel health in status and metrics. */
+	st = vm_status("ringwatch-test-c1");
+	ch = json_object_get(st, "channel");
+	assert_int_equal(json_integer_value(json_object_get(ch, "streams")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(ch, "components"), 0)),
+			    "agent");
+	assert_true(json_integer_value(json_object_get(ch, "messages")) >= 3);
+	assert_true(json_integer_value(json_object_get(ch, "last_message_ms")) > 0);
+	json_decref(st);
+	rc = sh(&out, "python3 -c \"import urllib.request; print(urllib.request.urlopen("
+		"'http://127.0.0.1:%d/metrics', timeout=10).read().decode())\"", metrics_port);
+	if (rc || !strstr(out, "ringwatch_channel_streams{vm=\"ringwatch-test-c1\"} 1") ||
+	    !strstr(out, "ringwatch_channel_messages_total{vm=\"ringwatch-test-c1\"}"))
+		fail_msg("channel metrics missing (rc %d):\n%s", rc, out);
+	free(out);
+	/* Bad policy commands: exit 2 with the reason. */
+	rc = rw(&out, "policy ringwatch-test-c1 add module-allow nlmon 1234");
+	assert_int_equal(rc, 2);
+	assert_non_null(strstr(out, "bad SHA-256"));
+	free(out);
+	rc = rw(&out, "policy no-such-vm add env-watch FOO");
+	assert_int_equal(rc, 2);
+	assert_non_null(strstr(out, "no VM 'no-such-vm'"));
+	free(out);
+	/* The host allowlists the module: the guest's next try loads it. */
+	rc = rw(&out, "policy ringwatch-test-c1 add module-allow nlmon '*'");
+	if (rc)
+		fail_msg("policy add: %d\n%s", rc, out);
+	assert_non_null(strstr(out, "acknowledged by the guest agent"));
+	free(out);
+	e = wait_report("ringwatch-test-c1", "exec-env", "variable", "LD_PRELOAD=/e2e/nlmon-loaded",
+			60);
+	json_decref(e);
+	e = wait_report("ringwatch-test-c1", NULL, "command", "module-allow nlmon *", 10);
+	assert_string_equal(report_str(e, "agent"), "policy-applied");
+	assert_string_equal(report_str(e, "origin"), "host");
+	json_decref(e);
+}
+
+/* ---- 2: kill -9 while an attached guest streams ----------------------------------- */
+
+static const char stream_script[] =
+	"#!/bin/sh\n"
+	"# e2e: LD_PRELOAD execs until /tmp/stop (fast while /tmp/flood exists).\n"
+	"(\n"
+	"  sleep 2; i=0\n"
+	"  while [ ! -e /tmp/stop ]; do\n"
+	"    i=$((i + 1)); env LD_PRELOAD=/stream/$i /bin/true\n"
+	"    [ -e /tmp/flood ] || sleep 0.05\n"
+	"  done\n"
+	"  echo $i > /tmp/stream.count\n"
+	") </dev/null >/dev/null 2>&1 &\n";
+
+static pid_t start_vsockd(const char *vm, const char *vhost, const char *log)
+{
+	char bin[700], upstream[300];
+	pid_t pid;
+
+	snprintf(bin, sizeof(bin), "%s/rel/bin/ringwatch-vsockd", env.build);
+	snprintf(upstream, sizeof(upstream), "%s/channel.sock", state_dir);
+	if (access(bin, X_OK))
+		fail_msg("%s missing (make -f mk/build.mk VARIANT=rel bins)", bin);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execl(bin, bin, "--vm", vm, "--cid", "3", "--socket", vhost, "--upstream", upstream,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100 && access(vhost, F_OK); i++)
+		usleep(50000);
+	if (access(vhost, F_OK))
+		fail_msg("ringwatch-vsockd did not create %s (log %s)", vhost, log);
+	return pid;
+}
+
+static size_t count_events(const char *vm, const char *event)
+{
+	json_t *evs = agent_events(vm, event);
+	size_t n = json_array_size(evs);
+
+	json_decref(evs);
+	return n;
+}
+
+static void wait_count(const char *vm, const char *event, size_t min, int timeout_s)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < timeout_s * 2; i++) {
+		n = count_events(vm, event);
+		if (n >= min)
+			return;
+		usleep(500000);
+	}
+	fail_msg("%s: %zu '%s' events from the agent after %d s, want %zu", vm, n, event,
+		 timeout_s, min);
+}
+
+static char *guest_sh(const char *cmd)
+{
+	return rw_test_guest_sh(&g2, cmd, 120);
+}
+
+static void test_kill9_while_streaming(void **state)
+{
+	struct rw_test_boot opts = { .name = "c2", .memory_mib = 512 };
+	char vhost[300], log[300], ready[512], mem[64], status_line[200];
+	unsigned long long acked = 0, next = 0, lost = 0;
+	size_t before, n;
+	json_t *evs, *e, *seen;
+	char *out, *line;
+	int rc, old = daemon_pid;
+
+	(void)state;
+	make_overlay(overlay2, sizeof(overlay2), "dchan-g2", stream_script);
+	snprintf(vhost, sizeof(vhost), "%s/c2.vhost", dir);
+	snprintf(log, sizeof(log), "%s/c2.vsockd.log", dir);
+	vsockd2 = start_vsockd("ringwatch-test-c2", vhost, log);
+	opts.overlay_dir = overlay2;
+	opts.vsock = RW_VSOCK_VHOST_USER;
+	opts.vhost_user_socket = vhost;
+	opts.guest_cid = 3;
+	rw_test_boot(&env, &opts, &g2, ready, sizeof(ready));
+	snprintf(mem, sizeof(mem), "/proc/%d/fd/%d", (int)getpid(), g2.ram_fd);
+	rc = rw(&out, "attach ringwatch-test-c2 --qmp '%s' --mem '%s' --kernel '%s'", g2.qmp_path,
+		mem, env.kernel);
+	if (rc)
+		fail_msg("attach c2: %d\n%s", rc, out);
+	free(out);
+	wait_count("ringwatch-test-c2", "exec-env", 30, 120);
+
+	/* kill -9 mid-stream, a moment of absence, restart */
+	before = count_events("ringwatch-test-c2", "exec-env");
+	kill(daemon_pid, SIGKILL);
+	wait_gone(old, 10);
+	usleep(1500000);
+	start_daemon();
+	wait_count("ringwatch-test-c2", "exec-env", before + 30, 120);
+
+	/* Stop the stream and let the agent's queue drain. */
+	free(guest_sh("touch /tmp/stop; while [ ! -e /tmp/stream.count ]; do sleep 0.2; done"));
+	for (int i = 0; i < 120; i++) {
+		out = guest_sh("cat /run/ringwatch/agent-channel");
+		snprintf(status_line, sizeof(status_line), "%s", out);
+		free(out);
+		if (sscanf(status_line, "%*s %llu %llu %llu", &acked, &next, &lost) == 3 &&
+		    acked + 1 == next && strstr(status_line, "ready"))
+			break;
+		usleep(500000);
+	}
+	if (!(acked + 1 == next))
+		fail_msg("the agent's queue did not drain: %s", status_line);
+	assert_int_equal(lost, 0);
+
+	/* Host side: every agent message stored at most once, per (session, seq). */
+	evs = agent_events("ringwatch-test-c2", NULL);
+	seen = json_object();
+	json_array_foreach(evs, n, e) {
+		char key[96];
+		json_t *d = json_object_get(e, "detail");
+
+		snprintf(key, sizeof(key), "%s/%lld", json_string_value(json_object_get(d, "session")),
+			 (long long)json_integer_value(json_object_get(d, "seq")));
+		if (json_object_get(seen, key))
+			fail_msg("agent message %s stored twice", key);
+		json_object_set_new(seen, key, json_true());
+	}
+	json_decref(evs);
+	json_decref(seen);
+
+	/* Guest side: the seq of every exec-env event the agent sent (its local log);
+	 * all of them are acknowledged now, so all must be on the host, and the host
+	 * holds no exec-env event the guest did not send. */
+	out = guest_sh("sed -n 's/^{\"seq\":\\([0-9]*\\),.*\"event\":\"exec-env\".*/\\1/p' "
+		       "/run/ringwatch/agent-events.log");
+	evs = agent_events("ringwatch-test-c2", "exec-env");
+	seen = json_object();
+	json_array_foreach(evs, n, e) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(
+				 json_object_get(json_object_get(e, "detail"), "seq")));
+		json_object_set_new(seen, key, json_integer(0));
+	}
+	n = 0;
+	for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		json_t *hit = json_object_get(seen, line);
+		unsigned long long seq = strtoull(line, NULL, 10);
+
+		if (seq == 0 || seq > acked)
+			fail_msg("local log line with seq '%s' (acked %llu)", line, acked);
+		if (!hit)
+			fail_msg("exec-env event seq %s was acknowledged to the guest but is not in "
+				 "ringwatch events", line);
+		json_integer_set(hit, 1);
+		n++;
+	}
+	{
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(seen, key, v)
+			if (!json_integer_value(v))
+				fail_msg("host holds exec-env seq %s the guest's log does not have", key);
+	}
+	printf("  %zu acknowledged exec-env events, all stored once (acked seq %llu)\n", n, acked);
+	assert_true(n >= before + 30);
+	json_decref(seen);
+	json_decref(evs);
+	free(out);
+}
+
+/* ---- 3: a flooding guest does not slow the other's checks --------------------------- */
+
+static uint64_t passes_of(const char *vm)
+{
+	json_t *st = vm_status(vm);
+	uint64_t p = (uint64_t)json_integer_value(json_object_get(st, "passes"));
+
+	json_decref(st);
+	return p;
+}
+
+static void test_flood_keeps_other_interval(void **state)
+{
+	struct timespec t0, t1;
+	uint64_t p0, p1;
+	size_t e0, e1;
+	double secs, eff_ms;
+	char *out;
+	int rc;
+
+	(void)state;
+	/* The launched guest died with the killed daemon: launch a quiet one. */
+	rc = rw(&out, "launch ringwatch-test-c3");
+	if (rc)
+		fail_msg("launch c3: %d\n%s", rc, out);
+	free(out);
+	free(guest_sh("rm -f /tmp/stop /tmp/stream.count; touch /tmp/flood; (\n"
+		      "  i=0; while [ ! -e /tmp/stop ]; do i=$((i + 1)); "
+		      "env LD_PRELOAD=/flood/$i /bin/true; done ) </dev/null >/dev/null 2>&1 &"));
+	usleep(2000000);
+	e0 = count_events("ringwatch-test-c2", "exec-env");
+	p0 = passes_of("ringwatch-test-c3");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	sleep(FLOOD_WINDOW_S);
+	p1 = passes_of("ringwatch-test-c3");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	e1 = count_events("ringwatch-test-c2", "exec-env");
+	free(guest_sh("touch /tmp/stop"));
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	eff_ms = p1 > p0 ? secs * 1000.0 / (double)(p1 - p0) : 1e9;
+	printf("  flood: %zu events from c2 in %.1f s; c3: %llu passes, effective interval "
+	       "%.0f ms (configured %d ms)\n", e1 - e0, secs, (unsigned long long)(p1 - p0),
+	       eff_ms, INTERVAL_MS);
+	if (e1 - e0 < 100)
+		fail_msg("the flooding guest stored only %zu events: no flood to measure against",
+			 e1 - e0);
+	if (eff_ms > 2.0 * INTERVAL_MS)
+		fail_msg("c3's check interval stretched to %.0f ms under c2's flood (> 2 x %d ms)",
+			 eff_ms, INTERVAL_MS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_launch_events_policy),
+		cmocka_unit_test(test_kill9_while_streaming),
+		cmocka_unit_test(test_flood_keeps_other_interval),
+	};
+
+	if (getenv("RW_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("RW_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
