@@ -42,6 +42,21 @@ struct rw_qmp *rw_check_qmp(struct rw_check_ctx *ctx, char *err, size_t errlen)
 	return *ctx->qmp;
 }
 
+int rw_check_event(struct rw_check_ctx *ctx, const char *check, const char *source,
+		   enum rw_check_level level, json_t *detail)
+{
+	if (!ctx->host || !ctx->host->emit)
+		return -1;
+	return ctx->host->emit(ctx->host->arg, check, source, level, detail);
+}
+
+void *rw_check_peer_state(struct rw_check_ctx *ctx, const struct rw_check_ops *ops)
+{
+	if (!ctx->host || !ctx->host->peer_state)
+		return NULL;
+	return ctx->host->peer_state(ctx->host->arg, ops);
+}
+
 void rw_check_set(struct rw_check_result *res, enum rw_result result, const char *source,
 		  const char *fmt, ...)
 {

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 struct rw_qmp;
+struct rw_kernels;
 
 enum rw_result {
 	RW_RESULT_OK = 0,
@@ -53,8 +54,33 @@ enum rw_run_state {
 	RW_RUN_OTHER,
 };
 
+/* Severity of an event a check records itself (the daemon's event severities). */
+enum rw_check_level {
+	RW_LEVEL_INFO = 0,
+	RW_LEVEL_WARNING,
+	RW_LEVEL_ALERT,
+	RW_LEVEL_ERROR,
+};
+
+struct rw_check_ops;
+
+/*
+ * What the daemon lends a check beyond the VM: kernel catalogs shared by all
+ * VMs, a way to record events of its own (beyond the result transitions the
+ * daemon records), and the per-VM state of another check of the same pass.
+ * Every member may be NULL (a check then reports what it cannot do).
+ */
+struct rw_check_host {
+	struct rw_kernels *kernels;
+	int (*emit)(void *arg, const char *check, const char *source, enum rw_check_level level,
+		    json_t *detail);
+	void *(*peer_state)(void *arg, const struct rw_check_ops *ops);
+	void *arg;
+};
+
 struct rw_check_ctx {
 	const struct rw_check_vm *vm;
+	const struct rw_check_host *host;	/* may be NULL */
 	int qmp_timeout_ms;		/* bound for every QMP call */
 	void *state;			/* the check's per-VM state; freed with ops->free_state */
 	enum rw_run_state *run_state;	/* shared by the checks of one pass */
@@ -73,6 +99,12 @@ struct rw_check_result {
 	char source[RW_CHECK_SOURCE_MAX];	/* which source vouched */
 	char summary[RW_CHECK_SUMMARY_MAX];	/* one line for humans */
 	json_t *findings;			/* JSON array of objects (owned), or NULL */
+	/*
+	 * With RW_RESULT_UNKNOWN: no source for this property exists on this VM
+	 * (e.g. MSRs under TCG without the guest module), as opposed to "not
+	 * decided yet".  The summary says why; the VM's overall state ignores it.
+	 */
+	bool unavailable;
 };
 
 struct rw_check_ops {
@@ -93,7 +125,17 @@ extern const struct rw_check_ops *const rw_checks[];
 size_t rw_check_count(const struct rw_check_ops *const *table);
 
 extern const struct rw_check_ops rw_check_vm_liveness;
-extern const struct rw_check_ops rw_check_cr_bits;
+/* The integrity engine (host/check_integrity.c): "kernel" identifies the running
+ * kernel, keeps the baseline and runs the engine's pass; the others report
+ * the part of that pass they are named after, so they must follow it. */
+extern const struct rw_check_ops rw_check_kernel;
+extern const struct rw_check_ops rw_check_ktext;
+extern const struct rw_check_ops rw_check_krodata;
+extern const struct rw_check_ops rw_check_idt;
+extern const struct rw_check_ops rw_check_cr;
+extern const struct rw_check_ops rw_check_syscall;
+extern const struct rw_check_ops rw_check_msr;
+extern const struct rw_check_ops rw_check_modules;
 
 /*
  * The QMP connection of this pass, connected on first use (bounded by
@@ -101,6 +143,16 @@ extern const struct rw_check_ops rw_check_cr_bits;
  * @err (and stays for the rest of the pass, so a hung QEMU costs one timeout).
  */
 struct rw_qmp *rw_check_qmp(struct rw_check_ctx *ctx, char *err, size_t errlen);
+
+/*
+ * Record an event of this check now (committed before return; @detail not
+ * consumed).  0, or -1 when the daemon gave no event sink or the store failed.
+ */
+int rw_check_event(struct rw_check_ctx *ctx, const char *check, const char *source,
+		   enum rw_check_level level, json_t *detail);
+
+/* The per-VM state of check @ops on this VM (it ran earlier in the pass), or NULL. */
+void *rw_check_peer_state(struct rw_check_ctx *ctx, const struct rw_check_ops *ops);
 
 /* Set result, source and a printf-style summary. */
 void rw_check_set(struct rw_check_result *res, enum rw_result result, const char *source,

@@ -4,6 +4,13 @@
 
 const struct rw_check_ops *const rw_checks[] = {
 	&rw_check_vm_liveness,
-	&rw_check_cr_bits,
+	&rw_check_kernel,	/* runs the integrity engine: before the checks below */
+	&rw_check_ktext,
+	&rw_check_krodata,
+	&rw_check_idt,
+	&rw_check_cr,
+	&rw_check_syscall,
+	&rw_check_msr,
+	&rw_check_modules,
 	NULL,
 };

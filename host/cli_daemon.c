@@ -169,9 +169,9 @@ static void print_vm_status(json_t *vm)
 		       (long long)json_integer_value(json_object_get(ch, "messages")),
 		       (long long)json_integer_value(json_object_get(ch, "lost")));
 	}
-	printf("%-16s %-8s %-14s %-26s %s\n", "CHECK", "RESULT", "SOURCE", "WHEN", "SUMMARY");
+	printf("%-12s %-8s %-18s %-24s %s\n", "CHECK", "RESULT", "SOURCE", "WHEN", "SUMMARY");
 	json_array_foreach(json_object_get(vm, "checks"), i, c)
-		printf("%-16s %-8s %-14s %-26s %s\n", str(c, "check"), str(c, "result"),
+		printf("%-12s %-8s %-18s %-24s %s\n", str(c, "check"), str(c, "result"),
 		       str(c, "source")[0] ? str(c, "source") : "-",
 		       str(c, "time")[0] ? str(c, "time") : "-", str(c, "summary"));
 }

@@ -29,6 +29,7 @@ struct rw_outputs;
 struct rw_metrics;
 struct rw_spawner;
 struct rw_dchan;
+struct rw_kernels;
 
 enum rw_dvm_state {
 	RW_DVM_STARTING,	/* launch in progress: not checked yet */
@@ -46,6 +47,7 @@ struct rw_dvm_check {
 	double duration_s;
 	void *state;			/* the check's own state (worker-only) */
 	bool persisted;			/* result/source/summary stored as they are */
+	bool unavailable;		/* unknown: no source on this VM (not counted) */
 };
 
 struct rw_dvm {
@@ -97,6 +99,7 @@ struct rw_daemon {
 	struct rw_outputs *out;
 	struct rw_metrics *metrics;
 	struct rw_spawner *spawner;
+	struct rw_kernels *kernels;	/* kernel catalogs + integrity cache, shared by the VMs */
 	rw_push_policy_fn push_policy;	/* NULL until the channel attaches */
 	void *push_policy_arg;
 	struct rw_dchan *chan;		/* the guest channel (host/daemon_channel.h) */

@@ -16,6 +16,7 @@
 #include "host/daemon_metrics.h"
 #include "host/daemon_output.h"
 #include "host/daemon_spawn.h"
+#include "host/kernels.h"
 #include "host/launcher.h"
 
 int64_t rw_mono_ms(void)
@@ -250,7 +251,8 @@ static const char *vm_state_name(const struct rw_dvm *vm, int64_t open_alerts)
 	for (size_t i = 0; i < vm->nchecks; i++) {
 		if (vm->checks[i].ran && vm->checks[i].result == RW_RESULT_ALERT)
 			return "alert";
-		if (!vm->checks[i].ran || vm->checks[i].result != RW_RESULT_OK)
+		if (!vm->checks[i].ran ||
+		    (vm->checks[i].result != RW_RESULT_OK && !vm->checks[i].unavailable))
 			unknown = true;
 	}
 	return unknown || vm->state != RW_DVM_ACTIVE ? "unknown" : "ok";
@@ -274,11 +276,12 @@ static json_t *checks_json(struct rw_daemon *d, const struct rw_dvm *vm)
 		const struct rw_dvm_check *c = &vm->checks[i];
 
 		json_array_append_new(arr, json_pack(
-			"{s:s,s:s,s:s,s:s,s:o,s:I,s:f}", "check", d->checks[i]->name,
+			"{s:s,s:s,s:s,s:s,s:o,s:I,s:f,s:b}", "check", d->checks[i]->name,
 			"result", c->ran ? rw_result_name(c->result) : "unknown",
 			"source", c->source, "summary", c->ran ? c->summary : "not run yet",
 			"time", time_json(c->time_ms), "time_ms", (json_int_t)c->time_ms,
-			"duration_ms", c->duration_s * 1000.0));
+			"duration_ms", c->duration_s * 1000.0,
+			"unavailable", c->ran && c->unavailable));
 	}
 	return arr;
 }
@@ -468,6 +471,11 @@ static int start_services(struct rw_daemon *d, char *err, size_t errlen)
 		return -1;
 	if (rw_spawner_start(&d->spawner, err, errlen))
 		return -1;
+	d->kernels = rw_kernels_new();
+	if (!d->kernels) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return rw_dchan_start(d, err, errlen);
 }
 
@@ -555,6 +563,7 @@ void rw_daemon_stop(struct rw_daemon *d)
 	for (size_t i = 0; i < d->nvms; i++)
 		rw_dvm_put(d, d->vms[i]);
 	free(d->vms);
+	rw_kernels_free(d->kernels);	/* after every VM's check state */
 	rw_outputs_close(d->out);
 	rw_store_close(d->store);
 	pthread_mutex_destroy(&d->lock);

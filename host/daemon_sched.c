@@ -268,6 +268,7 @@ static void record_result(struct rw_daemon *d, struct rw_dvm *vm, size_t i, cons
 		(res->result == RW_RESULT_ALERT && strcmp(c->summary, res->summary));
 	c->ran = true;
 	c->result = res->result;
+	c->unavailable = res->result == RW_RESULT_UNKNOWN && res->unavailable;
 	snprintf(c->source, sizeof(c->source), "%s", res->source);
 	snprintf(c->summary, sizeof(c->summary), "%s", res->summary);
 	c->time_ms = rw_now_ms();
@@ -299,12 +300,54 @@ static void record_result(struct rw_daemon *d, struct rw_dvm *vm, size_t i, cons
 	json_decref(detail);
 }
 
+/* What a check may use of the daemon during one pass of one VM (worker-only). */
+struct pass_host {
+	struct rw_daemon *d;
+	struct rw_dvm *vm;
+	const char *name;
+};
+
+static int pass_emit(void *arg, const char *check, const char *source, enum rw_check_level level,
+		     json_t *detail)
+{
+	static const enum rw_severity sev[] = {
+		[RW_LEVEL_INFO] = RW_SEV_INFO, [RW_LEVEL_WARNING] = RW_SEV_WARNING,
+		[RW_LEVEL_ALERT] = RW_SEV_ALERT, [RW_LEVEL_ERROR] = RW_SEV_ERROR,
+	};
+	struct pass_host *h = arg;
+	char err[256];
+
+	if ((unsigned)level > RW_LEVEL_ERROR)
+		return -1;
+	if (rw_daemon_event(h->d, h->name, source && *source ? source : "ringwatchd", check,
+			    sev[level], detail, err, sizeof(err)) < 0) {
+		rw_daemon_log(h->d, LOG_ERR, "event %s/%s: %s", h->name, check, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The state of another check of the same VM: checks of one VM run in one worker. */
+static void *pass_peer_state(void *arg, const struct rw_check_ops *ops)
+{
+	struct pass_host *h = arg;
+
+	for (size_t i = 0; i < h->d->nchecks && i < h->vm->nchecks; i++)
+		if (h->d->checks[i] == ops)
+			return h->vm->checks[i].state;
+	return NULL;
+}
+
 static void run_check(struct rw_daemon *d, struct rw_dvm *vm, size_t i, struct pass_vm *p,
 		      struct rw_qmp **qmp, char *qmp_err, size_t qmp_errlen,
 		      enum rw_run_state *run_state)
 {
+	struct pass_host ph = { d, vm, p->name };
+	const struct rw_check_host host = {
+		.kernels = d->kernels, .emit = pass_emit, .peer_state = pass_peer_state, .arg = &ph,
+	};
 	struct rw_check_ctx ctx = {
-		.vm = &p->view, .qmp_timeout_ms = (int)d->cfg->qmp_timeout_ms,
+		.vm = &p->view, .host = &host, .qmp_timeout_ms = (int)d->cfg->qmp_timeout_ms,
 		.state = vm->checks[i].state, .run_state = run_state, .qmp = qmp,
 		.qmp_err = qmp_err, .qmp_errlen = qmp_errlen,
 	};

@@ -3,7 +3,9 @@
  * Test-only module: performs ONE tampering action at load and undoes it at
  * unload, so the host integrity engine can be shown to detect it.
  *
- *   action=text    addr=VA         flip one byte of kernel text at VA
+ *   action=text    addr=VA [off=N] flip one byte of kernel text at VA + N
+ *                                  (off lets a shell script that read VA from
+ *                                  /proc/kallsyms aim inside the function)
  *   action=syscall addr=VA value=P write the 8-byte pointer P at VA
  *                                  (a sys_call_table slot)
  *   action=idt     value=N         copy IDT gate 0 over gate N (default 1)
@@ -29,6 +31,8 @@ static unsigned long addr;
 module_param(addr, ulong, 0444);
 static unsigned long value;
 module_param(value, ulong, 0444);
+static unsigned long off;
+module_param(off, ulong, 0444);
 
 static u8 saved[16];
 static unsigned long saved_at;
@@ -115,10 +119,10 @@ static int __init tamper_init(void)
 	if (!strcmp(action, "text")) {
 		u8 b;
 
-		if (!addr)
+		if (!addr || off >= PAGE_SIZE)
 			return -EINVAL;
-		b = *(u8 *)addr ^ 0xff;
-		return save_and_poke(addr, &b, 1);
+		b = *(u8 *)(addr + off) ^ 0xff;
+		return save_and_poke(addr + off, &b, 1);
 	}
 	if (!strcmp(action, "syscall")) {
 		if (!addr || !value)

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The integrity engine inside ringwatchd, end to end through the CLI only:
+ *
+ *  1. Two guests launched with `ringwatch launch` (KASLR on).  One carries
+ *     rwtest_tamper.ko in its overlay and an rc.d script that, some seconds
+ *     after boot, flips one byte inside orderly_poweroff.  `ringwatch list
+ *     --json` then shows that guest `alert` with `ktext` failing and the other
+ *     `ok`; `ringwatch status` exits 1 / 0; `ringwatch events VM --json` holds
+ *     the violation with its address (slide + link address) and symbol.
+ *  2. A guest doing legitimate self-patching in a loop from rc.d (tracepoints
+ *     on/off, the function tracer on/off over ~100 functions, a module
+ *     loaded/unloaded, kprobes added/removed) stays `ok` the whole time: the
+ *     hooks appear as info events, each site once.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "tests/lib/harness.h"
+#include "vmi/kcat.h"
+
+static struct rw_test_env env;
+static char dir[128], control[256], state_dir[256], conf[256];
+static int daemon_pid;
+
+/* Byte flipped by the tamper guest: inside a function nothing calls at runtime. */
+#define VICTIM "orderly_poweroff"
+#define VICTIM_OFF 0x10
+#define TAMPER_DELAY_S 25
+
+static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int sh(char **out, const char *fmt, ...)
+{
+	char cmd[4096], buf[4096];
+	size_t len = 0, cap = 0;
+	char *text = NULL;
+	va_list ap;
+	FILE *p;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(buf, sizeof(buf), p)) {
+		size_t n = strlen(buf);
+
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			text = realloc(text, cap);
+			assert_non_null(text);
+		}
+		memcpy(text + len, buf, n + 1);
+		len += n;
+	}
+	status = pclose(p);
+	if (out)
+		*out = text ? text : strdup("");
+	else
+		free(text);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int rw(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int rw(char **out, const char *fmt, ...)
+{
+	char args[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return sh(out, "RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' %s 2>&1",
+		  control, env.kit, env.build, args);
+}
+
+/* ringwatch ARGS --json; @want_rc < 0: any of 0/1. */
+static json_t *rw_json(int want_rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *rw_json(int want_rc, const char *fmt, ...)
+{
+	char args[1024], *out;
+	json_error_t jerr;
+	va_list ap;
+	json_t *o;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	rc = rw(&out, "%s", args);
+	if (want_rc >= 0 ? rc != want_rc : rc != 0 && rc != 1)
+		fail_msg("ringwatch %s: exit %d, want %d:\n%s", args, rc, want_rc, out);
+	o = json_loads(out, 0, &jerr);
+	if (!o)
+		fail_msg("ringwatch %s: not JSON (%s):\n%s", args, jerr.text, out);
+	free(out);
+	return o;
+}
+
+static void start_daemon(void)
+{
+	char path[300], *out;
+	FILE *f;
+	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' 2>&1",
+		    env.build, state_dir, control, conf);
+
+	if (rc != 0)
+		fail_msg("ringwatchd exited %d: %s", rc, out);
+	free(out);
+	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &daemon_pid), 1);
+	fclose(f);
+	assert_true(daemon_pid > 0);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	rw_test_install_cleanup();
+	rw_test_env_load(&env);
+	rw_test_mkdtemp(dir, sizeof(dir), "dinteg");
+	snprintf(control, sizeof(control), "%s/control.sock", dir);
+	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
+			   "respond * alert log\n", 0644);
+	start_daemon();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0) {
+		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
+			usleep(100000);
+	}
+	rw_test_rmtree(dir);
+	return 0;
+}
+
+static json_t *find_vm(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *vm;
+
+	json_array_foreach(list, i, vm)
+		if (!strcmp(json_string_value(json_object_get(vm, "name")), name))
+			return vm;
+	return NULL;
+}
+
+static const char *vm_state(json_t *list, const char *name)
+{
+	json_t *vm = find_vm(list, name);
+
+	return vm ? json_string_value(json_object_get(vm, "state")) : "(missing)";
+}
+
+static bool has_string(json_t *arr, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), s))
+			return true;
+	return false;
+}
+
+/* An overlay with the tamper module in /root and @script as an rc.d script. */
+static void make_overlay(const char *name, const char *script, char *out, size_t outlen)
+{
+	char ko[700], cmd[2000];
+
+	snprintf(ko, sizeof(ko), "%s/kmod/rwtest_tamper.ko", env.payloads);
+	if (access(ko, R_OK))
+		fail_msg("test module missing: %s (run make payloads)", ko);
+	snprintf(out, outlen, "%s/%s", dir, name);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/root' && cp '%s' '%s/root/'", out, ko, out);
+	assert_int_equal(system(cmd), 0);
+	rw_test_write_file(out, "etc/ringwatch/rc.d/50-rwtest", script, 0755);
+}
+
+static void launch(const char *name, const char *overlay)
+{
+	char *out;
+	int rc = overlay ? rw(&out, "launch %s --cpus 2 --overlay '%s'", name, overlay)
+			 : rw(&out, "launch %s --cpus 2", name);
+
+	if (rc)
+		fail_msg("launch %s: exit %d\n%s", name, rc, out);
+	printf("   %s", out);
+	free(out);
+}
+
+static uint64_t hex(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? strtoull(s, NULL, 16) : 0;
+}
+
+/* The slide the daemon found (from its "kernel identified" event). */
+static uint64_t slide_of(json_t *events)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(events, i, ev) {
+		json_t *k = json_object_get(json_object_get(ev, "detail"), "kernel");
+
+		if (!strcmp(json_string_value(json_object_get(ev, "check")), "kernel") && k)
+			return hex(k, "slide");
+	}
+	fail_msg("no kernel identification event");
+	return 0;
+}
+
+/* The ktext alert event's finding at @want, or NULL. */
+static json_t *ktext_violation(json_t *events, uint64_t want)
+{
+	size_t i, j;
+	json_t *ev, *f;
+
+	json_array_foreach(events, i, ev) {
+		if (strcmp(json_string_value(json_object_get(ev, "check")), "ktext") ||
+		    strcmp(json_string_value(json_object_get(ev, "severity")), "alert"))
+			continue;
+		json_array_foreach(json_object_get(json_object_get(ev, "detail"), "findings"), j, f)
+			if (hex(f, "address") == want)
+				return f;
+	}
+	return NULL;
+}
+
+static void test_tampered_guest_alert_other_ok(void **state)
+{
+	char overlay[300], script[1024], *out;
+	struct vmi_kcat *cat;
+	uint64_t link, slide, want;
+	json_t *list = NULL, *vm, *events, *f;
+	int rc = 0;
+
+	(void)state;
+	if (vmi_kcat_open(env.vmlinux, &cat, script, sizeof(script)))
+		fail_msg("catalog %s: %s", env.vmlinux, script);
+	assert_int_equal(vmi_kcat_symbol(cat, VICTIM, &link), 0);
+	vmi_kcat_close(cat);
+
+	snprintf(script, sizeof(script),
+		 "#!/bin/sh\n"
+		 "# flip one byte of " VICTIM " some seconds after boot, keep it flipped\n"
+		 "(\n"
+		 "  sleep %d\n"
+		 "  a=$(awk '$3 == \"" VICTIM "\" { print $1; exit }' /proc/kallsyms)\n"
+		 "  insmod /root/rwtest_tamper.ko action=text addr=0x$a off=%d &&\n"
+		 "    echo RWTEST-TAMPERED\n"
+		 ") </dev/null >/dev/console 2>&1 &\n",
+		 TAMPER_DELAY_S, VICTIM_OFF);
+	make_overlay("tamper", script, overlay, sizeof(overlay));
+
+	launch("dinteg-clean", NULL);
+	launch("dinteg-tamper", overlay);
+	list = rw_json(0, "list --json");
+	assert_string_equal(vm_state(list, "dinteg-clean"), "ok");
+	assert_string_equal(vm_state(list, "dinteg-tamper"), "ok");
+	json_decref(list);
+
+	/* The byte flips TAMPER_DELAY_S after boot; then within two intervals. */
+	for (int i = 0; i < 120; i++) {
+		rc = rw(&out, "list --json");
+		free(out);
+		if (rc == 1)
+			break;
+		sleep(1);
+	}
+	list = rw_json(1, "list --json");
+	printf("   list: tamper %s, clean %s\n", vm_state(list, "dinteg-tamper"),
+	       vm_state(list, "dinteg-clean"));
+	assert_string_equal(vm_state(list, "dinteg-tamper"), "alert");
+	assert_string_equal(vm_state(list, "dinteg-clean"), "ok");
+	vm = find_vm(list, "dinteg-tamper");
+	if (!has_string(json_object_get(vm, "failing"), "ktext"))
+		fail_msg("ktext not among the failing checks: %s",
+			 json_dumps(json_object_get(vm, "failing"), 0));
+	assert_int_equal(json_array_size(json_object_get(vm, "failing")), 1);
+	assert_int_equal(json_array_size(json_object_get(find_vm(list, "dinteg-clean"), "failing")),
+			 0);
+	json_decref(list);
+
+	assert_int_equal(rw(&out, "status dinteg-clean"), 0);
+	free(out);
+	assert_int_equal(rw(&out, "status dinteg-tamper"), 1);
+	printf("%s", out);
+	assert_non_null(strstr(out, VICTIM "+0x10"));
+	free(out);
+
+	events = rw_json(1, "events dinteg-tamper --json");
+	slide = slide_of(events);
+	want = link + slide + VICTIM_OFF;
+	f = ktext_violation(events, want);
+	if (!f)
+		fail_msg("no ktext alert event with a finding at 0x%" PRIx64 " (slide 0x%" PRIx64 ")",
+			 want, slide);
+	printf("   event: %s\n", json_dumps(f, JSON_COMPACT));
+	assert_string_equal(json_string_value(json_object_get(f, "symbol")), VICTIM "+0x10");
+	assert_string_equal(json_string_value(json_object_get(f, "severity")), "violation");
+	assert_int_equal(strlen(json_string_value(json_object_get(f, "old_bytes"))), 2);
+	json_decref(events);
+	/* The clean guest: no alert event at all. */
+	events = rw_json(0, "events dinteg-clean --json");
+	for (size_t i = 0; i < json_array_size(events); i++)
+		assert_string_not_equal(json_string_value(json_object_get(json_array_get(events, i),
+									  "severity")),
+					"alert");
+	json_decref(events);
+
+	assert_int_equal(rw(&out, "destroy dinteg-tamper"), 0);
+	free(out);
+	assert_int_equal(rw(&out, "destroy dinteg-clean"), 0);
+	free(out);
+}
+
+#define LEGIT_ROUNDS 3
+
+static void test_legit_self_patching_stays_ok(void **state)
+{
+	char overlay[300], *out;
+	const char *script =
+		"#!/bin/sh\n"
+		"# legitimate self-patching, several rounds; then leave a module loaded as\n"
+		"# the end marker the host sees\n"
+		"tr=/sys/kernel/tracing\n"
+		"(\n"
+		"  sleep 8\n"
+		"  for round in 1 2 3; do\n"
+		"    echo 1 > $tr/events/sched/enable; echo 1 > $tr/events/irq/enable; sleep 2\n"
+		"    echo 0 > $tr/events/sched/enable; echo 0 > $tr/events/irq/enable; sleep 2\n"
+		"    echo 'vfs_* do_sys_* ksys_*' > $tr/set_ftrace_filter\n"
+		"    echo function > $tr/current_tracer; sleep 3\n"
+		"    echo nop > $tr/current_tracer; echo > $tr/set_ftrace_filter; sleep 2\n"
+		"    insmod /root/rwtest_tamper.ko action=none; sleep 2\n"
+		"    rmmod rwtest_tamper; sleep 2\n"
+		"    echo 'p:rwprobe_a do_sys_openat2' > $tr/kprobe_events\n"
+		"    echo 'p:rwprobe_b do_sys_openat2+5' >> $tr/kprobe_events\n"
+		"    echo 1 > $tr/events/kprobes/enable; cat /proc/version >/dev/null; sleep 2\n"
+		"    echo 0 > $tr/events/kprobes/enable; echo > $tr/kprobe_events; sleep 2\n"
+		"    echo RWTEST-ROUND-$round\n"
+		"  done\n"
+		"  insmod /root/rwtest_tamper.ko action=none\n"
+		"  echo RWTEST-LEGIT-DONE\n"
+		") </dev/null >/dev/console 2>&1 &\n";
+	size_t loads = 0, hook_sites = 0, i, j;
+	json_t *events, *ev, *f, *list;
+	bool done = false;
+
+	(void)state;
+	make_overlay("legit", script, overlay, sizeof(overlay));
+	launch("dinteg-legit", overlay);
+	for (int t = 0; t < 240 && !done; t++) {
+		int rc = rw(&out, "list --json");
+
+		if (rc != 0) {
+			printf("%s", out);
+			free(out);
+			rw(&out, "status dinteg-legit");
+			fail_msg("legitimate self-patching raised an alert (exit %d):\n%s", rc, out);
+		}
+		free(out);
+		events = rw_json(0, "events dinteg-legit --json");
+		loads = 0;
+		json_array_foreach(events, i, ev)
+			json_array_foreach(json_object_get(json_object_get(ev, "detail"), "findings"),
+					   j, f) {
+				const char *d = json_string_value(json_object_get(f, "detail"));
+
+				loads += d && strstr(d, "module rwtest_tamper loaded");
+			}
+		done = loads >= LEGIT_ROUNDS + 1;
+		json_decref(events);
+		if (!done)
+			sleep(1);
+	}
+	if (!done)
+		fail_msg("the guest's legitimate activity did not finish (%zu module loads seen)",
+			 loads);
+	sleep(3);	/* a few more passes over the final state */
+	list = rw_json(0, "list --json");
+	assert_string_equal(vm_state(list, "dinteg-legit"), "ok");
+	json_decref(list);
+	events = rw_json(0, "events dinteg-legit --json");
+	json_array_foreach(events, i, ev) {
+		const char *sev = json_string_value(json_object_get(ev, "severity"));
+		const char *check = json_string_value(json_object_get(ev, "check"));
+
+		if (!strcmp(sev, "alert") || !strcmp(sev, "error"))
+			fail_msg("%s event from %s: %s", sev, check,
+				 json_dumps(json_object_get(ev, "detail"), 0));
+		if (!strcmp(check, "ktext"))
+			hook_sites += (size_t)json_integer_value(
+				json_object_get(json_object_get(ev, "detail"), "new_hook_sites"));
+	}
+	printf("   %zu module loads, %zu hook sites reported (each once), %zu events\n", loads,
+	       hook_sites, json_array_size(events));
+	/* The function tracer (filtered: unfiltered, every function traced livelocks a
+	 * 2-vCPU TCG guest) patches ~100 sites, the same each round: reported once. */
+	if (hook_sites < 50 || hook_sites > 2000)
+		fail_msg("hook sites reported: %zu", hook_sites);
+	if (json_array_size(events) > 200)
+		fail_msg("%zu events for %d rounds: hooks are not deduplicated",
+			 json_array_size(events), LEGIT_ROUNDS);
+	json_decref(events);
+	assert_int_equal(rw(&out, "destroy dinteg-legit"), 0);
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tampered_guest_alert_other_ok),
+		cmocka_unit_test(test_legit_self_patching_stays_ok),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
