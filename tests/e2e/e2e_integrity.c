@@ -325,17 +325,22 @@ static void test_tamper_detected_and_legit_patching_quiet(void **state)
 		expect_clean(g, "with tracepoints enabled");
 		run(g, "echo 0 > %s/events/sched/enable && echo 0 > %s/events/irq/enable", tr, tr);
 		expect_clean(g, "with tracepoints disabled");
-		/* function tracer: every ftrace site patched */
-		run(g, "echo function > %s/current_tracer && sleep 0.3", tr);
+		/*
+		 * function tracer: ftrace sites patched to CALL the trampoline.
+		 * Filtered to a few hundred functions: tracing every function
+		 * livelocks a 2-vCPU TCG guest under QEMU 7.2 on a loaded host.
+		 */
+		run(g, "echo 'vfs_* do_sys_* ksys_* __x64_sys_*' > %s/set_ftrace_filter && "
+		       "echo function > %s/current_tracer && sleep 0.3", tr, tr);
 		s = pass(g, &st);
 		if (violations(s))
 			fail_msg("violation with the function tracer on");
 		printf("   function tracer on: %zu pages changed, %zu sites accepted, %zu hooks\n",
 		       st.pages_changed, st.sites_accepted, st.hooks);
-		if (round == 0 && (st.sites_accepted < 1000 || !count(s, RW_CHECK_KTEXT, RW_SEV_HOOK)))
+		if (round == 0 && (st.sites_accepted < 100 || !count(s, RW_CHECK_KTEXT, RW_SEV_HOOK)))
 			fail_msg("function tracer on but only %zu sites seen", st.sites_accepted);
 		free(s);
-		run(g, "echo nop > %s/current_tracer", tr);
+		run(g, "echo nop > %s/current_tracer && echo > %s/set_ftrace_filter", tr, tr);
 		expect_clean(g, "after the function tracer");
 		/* module load/unload */
 		run(g, "insmod /root/rwtest_tamper.ko action=none");
