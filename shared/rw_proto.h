@@ -127,6 +127,11 @@ enum rw_cred_field {
 	RW_CRED_SECUREBITS,
 	RW_CRED_CRED_PTR,      /* task->cred pointer swapped */
 	RW_CRED_REAL_CRED_PTR, /* task->real_cred pointer swapped */
+	RW_CRED_NSPROXY_PTR,   /* task->nsproxy pointer swapped */
+	RW_CRED_SECCOMP_MODE,  /* task->seccomp.mode lowered */
+	RW_CRED_SECCOMP_WORK,  /* seccomp syscall-work bit (0/1) cleared */
+	RW_CRED_USER_NS_PTR,   /* cred->user_ns pointer swapped */
+	RW_CRED_GROUP_INFO_PTR, /* cred->group_info pointer swapped */
 	RW_CRED_FIELD_COUNT
 };
 #define RW_CRED_FIELDS_KNOWN ((1u << RW_CRED_FIELD_COUNT) - 1u)
@@ -160,7 +165,7 @@ enum rw_policy_list {
 #define RW_POLICY_E_FLAGS_KNOWN RW_POLICY_E_SHA256
 
 enum rw_hash_alg {
-	RW_HASH_SHA256 = 1, /* 32-byte digest */
+	RW_HASH_SHA256 = 1, /* HMAC-SHA256 keyed with the nonce, 32-byte digest */
 	RW_HASH_XXH64 = 2,  /* 8-byte digest, little-endian */
 };
 

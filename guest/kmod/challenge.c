@@ -100,12 +100,18 @@ out:
 	return err;
 }
 
-int rw_challenge_answer(const u8 nonce[RW_NONCE_LEN], u64 va, u64 len)
+int rw_challenge_answer(const u8 nonce[RW_NONCE_LEN], u64 va, u64 len,
+			u16 hash_alg, u64 host_seq)
 {
-	struct rw_challenge_answer a = { .va = va, .len = len };
+	struct rw_challenge_answer a = {
+		.va = va, .len = len, .hash_alg = hash_alg, .host_seq = host_seq,
+	};
 
 	memcpy(a.nonce, nonce, RW_NONCE_LEN);
-	a.err = rw_challenge_compute(nonce, va, len, a.digest);
+	if (hash_alg != RW_CHAL_ALG_HMAC_SHA256)
+		a.err = -EOPNOTSUPP;
+	else
+		a.err = rw_challenge_compute(nonce, va, len, a.digest);
 	if (a.err)
 		memset(a.digest, 0, sizeof(a.digest));
 	rw_report_challenge(&a);

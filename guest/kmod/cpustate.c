@@ -53,7 +53,7 @@ static void rw_cpu_read_local(void *arg)
 	s->idt_limit = idt.size;
 }
 
-static void rw_cpu_report_one(unsigned int cpu, enum rw_cpu_reason why)
+static void rw_cpu_report_one(unsigned int cpu, enum rw_cpu_report_reason why)
 {
 	struct rw_cpu_state s = { 0 };
 
@@ -62,7 +62,7 @@ static void rw_cpu_report_one(unsigned int cpu, enum rw_cpu_reason why)
 	rw_report_cpu_state(&s, why);
 }
 
-void rw_cpu_report_all(enum rw_cpu_reason why)
+void rw_cpu_report_all(enum rw_cpu_report_reason why)
 {
 	unsigned int cpu;
 
@@ -74,14 +74,14 @@ void rw_cpu_report_all(enum rw_cpu_reason why)
 
 static int rw_cpu_online(unsigned int cpu)
 {
-	rw_cpu_report_one(cpu, READ_ONCE(rw_cpuhp_loading) ? RW_CPU_LOAD :
-			  RW_CPU_HOTPLUG);
+	rw_cpu_report_one(cpu, READ_ONCE(rw_cpuhp_loading) ? RW_CPUREP_LOAD :
+			  RW_CPUREP_HOTPLUG);
 	return 0;
 }
 
 static void rw_cpu_periodic(struct work_struct *work)
 {
-	rw_cpu_report_all(RW_CPU_PERIODIC);
+	rw_cpu_report_all(RW_CPUREP_PERIODIC);
 	schedule_delayed_work(&rw_cpu_work, msecs_to_jiffies(rw_param_cpu_ms));
 }
 

@@ -6,7 +6,8 @@
  *   request  (w) "cpus" | "scan" | "describe" |
  *                "challenge <32 hex nonce> <hex va> <decimal len>"
  *   disarm   (w) the disarm token
- * Until the vsock channel lands, "request" stands in for host requests.
+ * "request" stands in for host requests (tests, debugging); the host's own
+ * come over the channel (chan.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -34,6 +35,7 @@ static int rw_status_show(struct seq_file *m, void *v)
 	seq_printf(m, "cpu_interval_ms=%u\n", rw_param_cpu_ms);
 	rw_cred_show_status(m);
 	rw_report_show_counters(m);
+	rw_kchan_show_status(m);
 	return 0;
 }
 
@@ -82,14 +84,14 @@ static int rw_request_challenge(const char *args)
 		return -EINVAL;
 	if (strlen(hex) != 2 * RW_NONCE_LEN || hex2bin(nonce, hex, RW_NONCE_LEN))
 		return -EINVAL;
-	rw_challenge_answer(nonce, va, len);
+	rw_challenge_answer(nonce, va, len, RW_CHAL_ALG_HMAC_SHA256, 0);
 	return 0;	/* the outcome, error or digest, is in the report */
 }
 
 static int rw_request(const char *cmd)
 {
 	if (!strcmp(cmd, "cpus")) {
-		rw_cpu_report_all(RW_CPU_REQUEST);
+		rw_cpu_report_all(RW_CPUREP_REQUEST);
 		return 0;
 	}
 	if (!strcmp(cmd, "scan")) {

@@ -12,6 +12,7 @@
 #include <linux/module.h>
 #include <linux/workqueue.h>
 
+#include "chan.h"
 #include "ringwatch.h"
 
 bool rw_param_enforce = true;
@@ -49,9 +50,13 @@ static int __init rw_init(void)
 	err = rw_report_init();
 	if (err)
 		return err;
-	err = rw_challenge_init();
+	/* The channel first: load-time reports are queued for the host. */
+	err = rw_kchan_init();
 	if (err)
 		goto out_report;
+	err = rw_challenge_init();
+	if (err)
+		goto out_chan;
 	err = rw_cred_init();
 	if (err)
 		goto out_challenge;
@@ -79,6 +84,8 @@ out_cred:
 	rw_cred_exit();
 out_challenge:
 	rw_challenge_exit();
+out_chan:
+	rw_kchan_exit();
 out_report:
 	rw_report_exit();
 	return err;
@@ -92,6 +99,7 @@ static void __exit rw_exit(void)
 	rw_selfprot_exit();
 	rw_cred_exit();
 	rw_challenge_exit();
+	rw_kchan_exit();
 	rw_report_exit();
 }
 
@@ -99,5 +107,7 @@ module_init(rw_init);
 module_exit(rw_exit);
 
 MODULE_LICENSE("GPL");
+/* The channel's socket family and transport (AF_VSOCK over virtio). */
+MODULE_SOFTDEP("pre: vsock vmw_vsock_virtio_transport");
 MODULE_AUTHOR("ringwatch");
 MODULE_DESCRIPTION("ringwatch guest guard: credential shadowing, CPU state, challenges");

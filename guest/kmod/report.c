@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Reporting: format each report once as a "key=value" line, log it, keep it
- * in a ring of recent events and count it.  rw_report_emit() is the single
- * sink; the vsock channel to the host will be added there.
+ * Reporting: send each report to the host as its rw_proto message (where
+ * the protocol has one), format it once as a "key=value" line, log it,
+ * keep it in a ring of recent events and count it.  rw_report_emit() is the
+ * single sink.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -14,6 +15,7 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 
+#include "chan.h"
 #include "report.h"
 
 enum rw_report_type {
@@ -97,10 +99,10 @@ static const char * const rw_check_names[RW_CHECK_NR] = {
 };
 
 static const char * const rw_cpu_reason_names[] = {
-	[RW_CPU_LOAD] = "load",
-	[RW_CPU_PERIODIC] = "periodic",
-	[RW_CPU_REQUEST] = "request",
-	[RW_CPU_HOTPLUG] = "hotplug",
+	[RW_CPUREP_LOAD] = "load",
+	[RW_CPUREP_PERIODIC] = "periodic",
+	[RW_CPUREP_REQUEST] = "request",
+	[RW_CPUREP_HOTPLUG] = "hotplug",
 };
 
 static const char * const rw_msr_names[RW_MSR_NR] = {
@@ -132,8 +134,146 @@ static atomic64_t rw_type_count[RW_REP_NR];
 static atomic64_t rw_event_count[RW_EV_NR];
 static atomic64_t rw_heartbeat;
 static atomic64_t rw_dropped;		/* lines too long (truncated) */
+static atomic64_t rw_wire_refused;	/* channel refused (not running/encoding) */
 
-const char *rw_cred_field_name(enum rw_cred_field f)
+/* Kernel-side field -> CRED_VIOLATION field_mask bit; -1: no wire field. */
+static const s8 rw_wire_cred_bit[RW_F_SUBJ_UID] = {
+	[RW_F_CRED] = RW_CRED_CRED_PTR,
+	[RW_F_REAL_CRED] = RW_CRED_REAL_CRED_PTR,
+	[RW_F_NSPROXY] = RW_CRED_NSPROXY_PTR,
+	[RW_F_SECCOMP] = RW_CRED_SECCOMP_MODE,
+	[RW_F_SECCOMP_WORK] = RW_CRED_SECCOMP_WORK,
+	[RW_F_UID] = RW_CRED_UID,
+	[RW_F_GID] = RW_CRED_GID,
+	[RW_F_SUID] = RW_CRED_SUID,
+	[RW_F_SGID] = RW_CRED_SGID,
+	[RW_F_EUID] = RW_CRED_EUID,
+	[RW_F_EGID] = RW_CRED_EGID,
+	[RW_F_FSUID] = RW_CRED_FSUID,
+	[RW_F_FSGID] = RW_CRED_FSGID,
+	[RW_F_SECUREBITS] = RW_CRED_SECUREBITS,
+	[RW_F_CAP_INHERITABLE] = RW_CRED_CAP_INHERITABLE,
+	[RW_F_CAP_PERMITTED] = RW_CRED_CAP_PERMITTED,
+	[RW_F_CAP_EFFECTIVE] = RW_CRED_CAP_EFFECTIVE,
+	[RW_F_CAP_BSET] = RW_CRED_CAP_BSET,
+	[RW_F_CAP_AMBIENT] = RW_CRED_CAP_AMBIENT,
+	[RW_F_USER_NS] = RW_CRED_USER_NS_PTR,
+	[RW_F_GROUP_INFO] = RW_CRED_GROUP_INFO_PTR,
+};
+
+static int rw_wire_cred_field(unsigned int f)
+{
+	if (f >= RW_F_NR)
+		return -1;
+	if (f >= RW_F_SUBJ_UID)	/* subjective twin: same wire bit */
+		f = RW_F_UID + (f - RW_F_SUBJ_UID);
+	return rw_wire_cred_bit[f];
+}
+
+static void rw_wire_send(struct rw_msg *m)
+{
+	if (rw_kchan_enqueue(m) == -EINVAL)
+		atomic64_inc(&rw_wire_refused);
+	/* -ENOBUFS/-ENOMEM: counted by the channel, reported as LOSS */
+}
+
+/* Separate frames keep the wire message off the formatting's stack. */
+static noinline void rw_wire_cred(const struct rw_cred_violation *v)
+{
+	struct rw_msg m = { .hdr.type = RW_MSG_CRED_VIOLATION };
+	struct rw_msg_cred_violation *c = &m.u.cred;
+	unsigned int i, n = min_t(unsigned int, v->nr_diffs, RW_F_NR);
+
+	c->pid = v->pid;
+	c->tgid = v->tgid;
+	strscpy(c->comm, v->comm, sizeof(c->comm));
+	for (i = 0; i < n; i++) {
+		int bit = rw_wire_cred_field(v->diffs[i].field);
+
+		if (bit < 0 || (c->field_mask & BIT(bit)))
+			continue;	/* objective value first */
+		c->field_mask |= BIT(bit);
+		c->old_val[bit] = v->diffs[i].shadow;
+		c->new_val[bit] = v->diffs[i].live;
+	}
+	if (c->field_mask)
+		rw_wire_send(&m);
+}
+
+static noinline void rw_wire_cpu(const struct rw_cpu_state *s,
+				 enum rw_cpu_report_reason why)
+{
+	struct rw_msg m = { .hdr.type = RW_MSG_CPU_STATE };
+	struct rw_msg_cpu_state *c = &m.u.cpu;
+	u64 *msr[RW_MSR_NR] = {
+		[RW_MSR_LSTAR] = &c->lstar,
+		[RW_MSR_STAR] = &c->star,
+		[RW_MSR_CSTAR] = &c->cstar,
+		[RW_MSR_SFMASK] = &c->sfmask,
+		[RW_MSR_SYSENTER_CS] = &c->sysenter_cs,
+		[RW_MSR_SYSENTER_ESP] = &c->sysenter_esp,
+		[RW_MSR_SYSENTER_EIP] = &c->sysenter_eip,
+		[RW_MSR_EFER] = &c->efer,
+	};
+	unsigned int i;
+
+	/* valid_mask bits 0..7 are the MSRs in the same order */
+	BUILD_BUG_ON((int)RW_MSR_LSTAR != (int)RW_CPU_F_LSTAR ||
+		     (int)RW_MSR_SYSENTER_EIP != (int)RW_CPU_F_SYSENTER_EIP ||
+		     (int)RW_MSR_EFER != (int)RW_CPU_F_EFER);
+	c->cpu_id = s->cpu;
+	/* The wire has no "load": the first report counts as periodic. */
+	c->reason = why == RW_CPUREP_REQUEST ? RW_CPU_REQUEST :
+		    why == RW_CPUREP_HOTPLUG ? RW_CPU_HOTPLUG : RW_CPU_PERIODIC;
+	for (i = 0; i < RW_MSR_NR; i++) {
+		if (s->msr_faults & BIT(i))
+			continue;
+		*msr[i] = s->msr[i];
+		c->valid_mask |= BIT(i);
+	}
+	c->cr0 = s->cr0;
+	c->cr4 = s->cr4;
+	c->idtr_base = s->idt_base;
+	c->idtr_limit = s->idt_limit;
+	c->valid_mask |= BIT(RW_CPU_F_CR0) | BIT(RW_CPU_F_CR4) |
+			 BIT(RW_CPU_F_IDTR);
+	rw_wire_send(&m);
+}
+
+static noinline void rw_wire_challenge(const struct rw_challenge_answer *a)
+{
+	struct rw_msg m = { .hdr.type = RW_MSG_CHALLENGE_RESPONSE };
+	struct rw_msg_challenge_response *r = &m.u.chal_resp;
+
+	if (!a->host_seq)
+		return;		/* asked locally: nothing to answer */
+	memcpy(r->nonce, a->nonce, sizeof(r->nonce));
+	r->challenge_seq = a->host_seq;
+	r->hash_alg = a->hash_alg;
+	switch (a->err) {
+	case 0:
+		r->status = RW_CHAL_OK;
+		r->hash_len = RW_DIGEST_LEN;
+		memcpy(r->hash, a->digest, RW_DIGEST_LEN);
+		break;
+	case -EFAULT:
+		r->status = RW_CHAL_FAULT;
+		break;
+	case -EOPNOTSUPP:
+		r->status = RW_CHAL_UNSUPPORTED;
+		break;
+	case -ENOMEM:
+	case -EBUSY:
+		r->status = RW_CHAL_BUSY;
+		break;
+	default:
+		r->status = RW_CHAL_DENIED;
+		break;
+	}
+	rw_wire_send(&m);
+}
+
+const char *rw_cred_field_name(enum rw_shadow_field f)
 {
 	return (unsigned int)f < RW_F_NR ? rw_field_names[f] : "?";
 }
@@ -208,6 +348,7 @@ void rw_report_cred_violation(const struct rw_cred_violation *v)
 	struct rw_line l = { .len = 0 };
 	unsigned int i, n = min_t(unsigned int, v->nr_diffs, RW_F_NR);
 
+	rw_wire_cred(v);
 	rw_line_add(&l, "pid=%d tgid=%d comm=%s check=%s action=%s fields=",
 		    v->pid, v->tgid, v->comm, rw_check_name(v->check),
 		    v->killed ? (v->denied ? "kill,deny" : "kill") :
@@ -225,11 +366,12 @@ void rw_report_cred_violation(const struct rw_cred_violation *v)
 		       rw_report_type_names[RW_REP_CRED_VIOLATION], &l, true);
 }
 
-void rw_report_cpu_state(const struct rw_cpu_state *s, enum rw_cpu_reason why)
+void rw_report_cpu_state(const struct rw_cpu_state *s, enum rw_cpu_report_reason why)
 {
 	struct rw_line l = { .len = 0 };
 	unsigned int i;
 
+	rw_wire_cpu(s, why);
 	rw_line_add(&l, "cpu=%u reason=%s", s->cpu,
 		    (unsigned int)why < ARRAY_SIZE(rw_cpu_reason_names) ?
 		    rw_cpu_reason_names[why] : "?");
@@ -249,8 +391,11 @@ void rw_report_challenge(const struct rw_challenge_answer *a)
 {
 	struct rw_line l = { .len = 0 };
 
+	rw_wire_challenge(a);
 	rw_line_add(&l, "nonce=%*phN va=0x%llx len=%llu", RW_NONCE_LEN, a->nonce,
 		    a->va, a->len);
+	if (a->host_seq)
+		rw_line_add(&l, " host_seq=%llu", a->host_seq);
 	if (a->err)
 		rw_line_add(&l, " result=error err=%d", a->err);
 	else
@@ -289,7 +434,12 @@ void rw_report_event(enum rw_event_kind kind, const char *fmt, ...)
 
 void rw_report_heartbeat(u64 counter)
 {
+	struct rw_msg m = { .hdr.type = RW_MSG_HEARTBEAT };
+
 	atomic64_set(&rw_heartbeat, counter);
+	m.u.heartbeat.counter = counter;
+	m.u.heartbeat.uptime_ns = ktime_get_boottime_ns();
+	rw_wire_send(&m);
 }
 
 void rw_report_show_events(struct seq_file *m)
@@ -317,6 +467,7 @@ void rw_report_show_counters(struct seq_file *m)
 			   atomic64_read(&rw_event_count[i]));
 	seq_printf(m, "heartbeat=%lld\n", atomic64_read(&rw_heartbeat));
 	seq_printf(m, "reports_truncated=%lld\n", atomic64_read(&rw_dropped));
+	seq_printf(m, "reports_not_sent=%lld\n", atomic64_read(&rw_wire_refused));
 }
 
 int rw_report_init(void)

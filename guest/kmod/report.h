@@ -4,11 +4,14 @@
  * periodic report of every subsystem goes through these functions; nothing
  * else in the module prints or exports findings.
  *
- * Today a report is (a) one structured line in the kernel log,
- * "ringwatch: event=<name> seq=<n> key=value ...", and (b) kept in a ring
- * of the last RW_REPORT_RING events plus counters, readable (root only) in
- * /sys/kernel/security/ringwatch/{events,status}.  Delivery to the host
- * over the in-kernel vsock channel plugs in at rw_report_emit() (report.c).
+ * A report is (a) sent to the host over the in-kernel vsock channel
+ * (chan.c) as its rw_proto message where the protocol has one (credential
+ * violation, CPU state, challenge response, heartbeat), (b) one structured
+ * line in the kernel log, "ringwatch: event=<name> seq=<n> key=value ...",
+ * and (c) kept in a ring of the last RW_REPORT_RING events plus counters,
+ * readable (root only) in /sys/kernel/security/ringwatch/{events,status}
+ * (the local copy).  The ring's seq is local; the channel numbers its own
+ * stream.
  *
  * All functions may be called from any context (kprobe handlers with
  * interrupts off, tracepoints, RCU callbacks, process context).
@@ -23,7 +26,7 @@
 #define RW_REPORT_LINE_MAX	1024
 
 /* What a credential check inspects; values are stable (wire protocol). */
-enum rw_cred_field {
+enum rw_shadow_field {
 	RW_F_CRED,		/* task->cred pointer */
 	RW_F_REAL_CRED,		/* task->real_cred pointer */
 	RW_F_NSPROXY,		/* task->nsproxy pointer */
@@ -58,7 +61,7 @@ enum rw_check {
 };
 
 struct rw_field_diff {
-	u8 field;		/* enum rw_cred_field */
+	u8 field;		/* enum rw_shadow_field */
 	u64 shadow;		/* value recorded on the legitimate path */
 	u64 live;		/* value found in the task */
 };
@@ -74,11 +77,11 @@ struct rw_cred_violation {
 	struct rw_field_diff diffs[RW_F_NR];
 };
 
-enum rw_cpu_reason {
-	RW_CPU_LOAD,
-	RW_CPU_PERIODIC,
-	RW_CPU_REQUEST,
-	RW_CPU_HOTPLUG,
+enum rw_cpu_report_reason {
+	RW_CPUREP_LOAD,
+	RW_CPUREP_PERIODIC,
+	RW_CPUREP_REQUEST,
+	RW_CPUREP_HOTPLUG,
 };
 
 /* Bits of rw_cpu_state.msr_faults: the rdmsr of that register faulted. */
@@ -101,11 +104,16 @@ struct rw_cpu_state {
 #define RW_NONCE_LEN		16
 #define RW_DIGEST_LEN		32
 
+/* Challenge algorithm (wire value): HMAC-SHA256 keyed with the nonce. */
+#define RW_CHAL_ALG_HMAC_SHA256	1
+
 struct rw_challenge_answer {
 	u8 nonce[RW_NONCE_LEN];
 	u64 va;
 	u64 len;
-	int err;		/* 0, or -EINVAL/-E2BIG/-EFAULT/-ENOMEM */
+	u16 hash_alg;		/* as asked; only RW_CHAL_ALG_HMAC_SHA256 works */
+	u64 host_seq;		/* seq of the host's CHALLENGE, 0: asked locally */
+	int err;		/* 0, or -EINVAL/-E2BIG/-EFAULT/-ENOMEM/-EOPNOTSUPP */
 	u8 digest[RW_DIGEST_LEN]; /* HMAC-SHA256(key = nonce, guest bytes) */
 };
 
@@ -134,15 +142,15 @@ enum rw_event_kind {
 };
 
 void rw_report_cred_violation(const struct rw_cred_violation *v);
-void rw_report_cpu_state(const struct rw_cpu_state *s, enum rw_cpu_reason why);
+void rw_report_cpu_state(const struct rw_cpu_state *s, enum rw_cpu_report_reason why);
 void rw_report_challenge(const struct rw_challenge_answer *a);
 void rw_report_self(const struct rw_self_desc *d);
 __printf(2, 3)
 void rw_report_event(enum rw_event_kind kind, const char *fmt, ...);
-/* Liveness counter; counted, not logged (the channel will carry it). */
+/* Liveness counter: sent to the host, counted, not logged. */
 void rw_report_heartbeat(u64 counter);
 
-const char *rw_cred_field_name(enum rw_cred_field f);
+const char *rw_cred_field_name(enum rw_shadow_field f);
 const char *rw_check_name(enum rw_check c);
 
 /* Ring and counters, for the securityfs files. */

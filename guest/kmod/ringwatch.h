@@ -51,12 +51,14 @@ void rw_cred_show_status(struct seq_file *m);
 /* cpustate.c: per-CPU MSR / control register state */
 int rw_cpu_init(void);
 void rw_cpu_exit(void);
-void rw_cpu_report_all(enum rw_cpu_reason why);
+void rw_cpu_report_all(enum rw_cpu_report_reason why);
 
 /* challenge.c: keyed hash over a guest-virtual range */
 int rw_challenge_init(void);
 void rw_challenge_exit(void);
-int rw_challenge_answer(const u8 nonce[RW_NONCE_LEN], u64 va, u64 len);
+/* Hash and report (with the host's CHALLENGE seq, 0 = local request). */
+int rw_challenge_answer(const u8 nonce[RW_NONCE_LEN], u64 va, u64 len,
+			u16 hash_alg, u64 host_seq);
 
 /* selfprot.c: self-description, unload protection, disarm */
 int rw_selfprot_init(void);
@@ -66,6 +68,9 @@ int rw_selfprot_disarm(const char *token, size_t len);
 bool rw_selfprot_armed(void);
 /* Timer: hook integrity, heartbeat. */
 void rw_selfprot_tick(void);
+
+/* chan.c: the channel to the host (chan.h) */
+void rw_kchan_show_status(struct seq_file *m);
 
 /* fs.c: /sys/kernel/security/ringwatch/ */
 int rw_fs_init(void);

@@ -14,9 +14,11 @@
  *  - per-CPU reports for each of 4 vCPUs, matching QMP's CR0/CR4/IDT and
  *    the kernel's syscall entry points, and on CPU hotplug.
  *
- * Reports are read where the module keeps them for now (securityfs); only
- * guest_reports() knows that, so switching the assertions to what the host
- * received over the channel changes that one function.
+ * Reports are read from the module's local copy (securityfs); only
+ * guest_reports() knows that.  What the host receives over the channel is
+ * asserted by e2e_kmod_channel; this test stays on the local copy because
+ * it checks details the wire does not carry (the check and action of a
+ * violation, self description, unload/hook/scan events).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -152,9 +154,9 @@ static void load_ringwatch(struct rw_vm *vm)
 }
 
 /*
- * Everything ringwatch reported so far, one report per line.  Today: the
- * guest-side ring in securityfs.  When the channel lands: what the host
- * received.  The only function that knows where reports come from.
+ * Everything ringwatch reported so far, one report per line: the guest-side
+ * ring in securityfs (see the header comment for why not the host's view).
+ * The only function that knows where reports come from.
  */
 static char *guest_reports(struct rw_vm *vm)
 {

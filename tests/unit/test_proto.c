@@ -492,7 +492,7 @@ static void test_payload_field_errors(void **state)
 		{ RW_MSG_CPU_STATE, 2, 6, 2, 1, RW_EPROTO_RESERVED },  /* IDTR limit not valid */
 		/* CRED_VIOLATION */
 		{ RW_MSG_CRED_VIOLATION, 0, 24, 4, 0, RW_EPROTO_EMPTY },
-		{ RW_MSG_CRED_VIOLATION, 0, 24, 4, 1u << 16, RW_EPROTO_RESERVED },
+		{ RW_MSG_CRED_VIOLATION, 0, 24, 4, 1u << RW_CRED_FIELD_COUNT, RW_EPROTO_RESERVED },
 		{ RW_MSG_CRED_VIOLATION, 0, 24, 4, 1, RW_EPROTO_PAYLOAD_LEN }, /* 1 pair, 3 sent */
 		{ RW_MSG_CRED_VIOLATION, 0, 28, 4, 1, RW_EPROTO_RESERVED },
 		{ RW_MSG_CRED_VIOLATION, 0, 8 + 10, 1, 'x', RW_EPROTO_RESERVED }, /* after NUL */
