@@ -13,15 +13,28 @@
  *   action=smep                    keep CR4.SMEP cleared on CPU 0 until unload
  *   action=none                    nothing: an ordinary module load/unload
  *
+ * Acting on the module itself, [delay=S] seconds after it went live (default
+ * 3), so the host has seen it whole first; these stay in effect and pin the
+ * module (rmmod fails: it is in use):
+ *   action=hide_list               unlink it from the `modules` list (lsmod)
+ *   action=hide_kset               unlink its kobject from the module kset
+ *                                  (the sysfs directory stays, the kset walk
+ *                                  no longer reaches it)
+ *   action=self_text               flip one byte inside one of its own
+ *                                  functions (core text, not a patch site)
+ * Each prints "rwtest_tamper: ACTION done" to the kernel log when performed.
+ *
  * Read-only kernel memory is written through a temporary writable alias
  * (vmap of the page with PAGE_KERNEL). CR writes use the bare instruction
  * (native_write_cr0/cr4 pin these bits back).
  */
 #include <linux/delay.h>
+#include <linux/kobject.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 #include <asm/desc.h>
 #include <asm/set_memory.h>
 
@@ -33,6 +46,8 @@ static unsigned long value;
 module_param(value, ulong, 0444);
 static unsigned long off;
 module_param(off, ulong, 0444);
+static unsigned int delay = 3;
+module_param(delay, uint, 0444);
 
 static u8 saved[16];
 static unsigned long saved_at;
@@ -112,6 +127,68 @@ static int start_holder(bool cr4)
 	return 0;
 }
 
+/*
+ * The self_text victim: never called, long enough that SELF_TEXT_OFF lies in
+ * its body (past the IBT landing pad and the ftrace call site at its entry).
+ */
+#define SELF_TEXT_OFF 0x18
+static noinline int rwtest_victim(int x)
+{
+	int acc = 0;
+
+	for (int i = 0; i < x; i++)
+		acc = acc * 31 + (i ^ x) + (acc >> 3);
+	return acc ^ 0x5a5a;
+}
+
+static void hide_from_list(void)
+{
+	/* module_mutex is not exported: test module, the race with a concurrent
+	 * load/unload is accepted. list_del_rcu keeps ->next valid for readers. */
+	preempt_disable();
+	list_del_rcu(&THIS_MODULE->list);
+	preempt_enable();
+}
+
+static void hide_from_kset(void)
+{
+	struct kobject *kobj = &THIS_MODULE->mkobj.kobj;
+
+	if (!kobj->kset)
+		return;
+	spin_lock(&kobj->kset->list_lock);
+	list_del_init(&kobj->entry);
+	spin_unlock(&kobj->kset->list_lock);
+}
+
+static int flip_own_text(void)
+{
+	unsigned long at = (unsigned long)rwtest_victim + SELF_TEXT_OFF;
+	u8 b = *(u8 *)at ^ 0xff;
+
+	return poke(at, &b, 1, NULL);
+}
+
+static void self_action(struct work_struct *w)
+{
+	int rc = 0;
+
+	(void)w;
+	if (!strcmp(action, "hide_list"))
+		hide_from_list();
+	else if (!strcmp(action, "hide_kset"))
+		hide_from_kset();
+	else
+		rc = flip_own_text();
+	if (rc)
+		pr_err("rwtest_tamper: %s failed: %d\n", action, rc);
+	else
+		pr_info("rwtest_tamper: %s done (victim %ps at %px)\n", action, rwtest_victim,
+			rwtest_victim);
+}
+
+static DECLARE_DELAYED_WORK(self_work, self_action);
+
 static int __init tamper_init(void)
 {
 	if (!strcmp(action, "none"))
@@ -142,6 +219,14 @@ static int __init tamper_init(void)
 		return start_holder(false);
 	if (!strcmp(action, "smep"))
 		return start_holder(true);
+	if (!strcmp(action, "hide_list") || !strcmp(action, "hide_kset") ||
+	    !strcmp(action, "self_text")) {
+		if (rwtest_victim(0) != 0x5a5a)	/* keep the victim referenced */
+			return -EINVAL;
+		__module_get(THIS_MODULE);	/* pinned: unload would undo nothing */
+		schedule_delayed_work(&self_work, (unsigned long)delay * HZ);
+		return 0;
+	}
 	return -EINVAL;
 }
 

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The daemon's `modules` check end to end through the CLI only: three guests
+ * launched at once (1 vCPU each), each with rwtest_tamper.ko in its overlay
+ * and an rc.d script that loads it some seconds after boot with one action
+ * the module performs on itself TAMPER_DELAY_S seconds after going live:
+ *
+ *   hide_list  unlinked from the `modules` list  -> "hidden from lsmod"
+ *   hide_kset  unlinked from the module kset     -> "hidden from sysfs"
+ *   self_text  one byte of its own text flipped  -> "of text modified"
+ *
+ * For each: `ringwatch status VM --json` shows `modules` as the only failing
+ * check with that reason; `ringwatch events VM --json` holds the module's
+ * load (info) and then the alert event of check `modules` naming the module,
+ * no later than TAMPER_DELAY_S + two check intervals (+ one pass of slack)
+ * after the load was reported.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "tests/lib/harness.h"
+
+static struct rw_test_env env;
+static char dir[128], control[256], state_dir[256], conf[256];
+static int daemon_pid;
+
+#define LOAD_AFTER_BOOT_S 15	/* rc.d script: insmod this long after boot */
+#define TAMPER_DELAY_S 4	/* module: act this long after going live */
+#define INTERVAL_MS 1000
+#define SLACK_MS 3000		/* one pass over three guests, event bookkeeping */
+#define MODULE "rwtest_tamper"
+
+struct action {
+	const char *action;	/* rwtest_tamper action= */
+	const char *vm;
+	const char *reason;	/* in the modules finding and the status summary */
+};
+
+static const struct action actions[] = {
+	{ "hide_list", "dmods-list", "hidden from lsmod" },
+	{ "hide_kset", "dmods-kset", "hidden from sysfs" },
+	{ "self_text", "dmods-text", "of text modified" },
+};
+#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
+
+static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int sh(char **out, const char *fmt, ...)
+{
+	char cmd[4096], buf[4096];
+	size_t len = 0, cap = 0;
+	char *text = NULL;
+	va_list ap;
+	FILE *p;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(buf, sizeof(buf), p)) {
+		size_t n = strlen(buf);
+
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			text = realloc(text, cap);
+			assert_non_null(text);
+		}
+		memcpy(text + len, buf, n + 1);
+		len += n;
+	}
+	status = pclose(p);
+	if (out)
+		*out = text ? text : strdup("");
+	else
+		free(text);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int rw(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int rw(char **out, const char *fmt, ...)
+{
+	char args[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return sh(out, "RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' %s 2>&1",
+		  control, env.kit, env.build, args);
+}
+
+/* ringwatch ARGS --json; @want_rc < 0: any of 0/1. */
+static json_t *rw_json(int want_rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *rw_json(int want_rc, const char *fmt, ...)
+{
+	char args[1024], *out;
+	json_error_t jerr;
+	va_list ap;
+	json_t *o;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	rc = rw(&out, "%s", args);
+	if (want_rc >= 0 ? rc != want_rc : rc != 0 && rc != 1)
+		fail_msg("ringwatch %s: exit %d, want %d:\n%s", args, rc, want_rc, out);
+	o = json_loads(out, 0, &jerr);
+	if (!o)
+		fail_msg("ringwatch %s: not JSON (%s):\n%s", args, jerr.text, out);
+	free(out);
+	return o;
+}
+
+static void start_daemon(void)
+{
+	char path[300], *out;
+	FILE *f;
+	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' 2>&1",
+		    env.build, state_dir, control, conf);
+
+	if (rc != 0)
+		fail_msg("ringwatchd exited %d: %s", rc, out);
+	free(out);
+	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &daemon_pid), 1);
+	fclose(f);
+	assert_true(daemon_pid > 0);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	rw_test_install_cleanup();
+	rw_test_env_load(&env);
+	rw_test_mkdtemp(dir, sizeof(dir), "dmods");
+	snprintf(control, sizeof(control), "%s/control.sock", dir);
+	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
+			   "respond * alert log\n", 0644);
+	start_daemon();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0) {
+		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
+			usleep(100000);
+	}
+	rw_test_rmtree(dir);
+	return 0;
+}
+
+/* An overlay with the tamper module in /root and an rc.d script loading it. */
+static void make_overlay(const struct action *a, char *out, size_t outlen)
+{
+	char ko[700], cmd[4096], script[1024];
+
+	snprintf(ko, sizeof(ko), "%s/kmod/" MODULE ".ko", env.payloads);
+	if (access(ko, R_OK))
+		fail_msg("test module missing: %s (run make payloads)", ko);
+	snprintf(out, outlen, "%s/%s", dir, a->vm);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/root' && cp '%s' '%s/root/'", out, ko, out);
+	assert_int_equal(system(cmd), 0);
+	snprintf(script, sizeof(script),
+		 "#!/bin/sh\n"
+		 "# load the tamper module late; it acts on itself %d s after going live\n"
+		 "(\n"
+		 "  sleep %d\n"
+		 "  insmod /root/" MODULE ".ko action=%s delay=%d && echo RWTEST-LOADED-%s\n"
+		 ") </dev/null >/dev/console 2>&1 &\n",
+		 TAMPER_DELAY_S, LOAD_AFTER_BOOT_S, a->action, TAMPER_DELAY_S, a->action);
+	rw_test_write_file(out, "etc/ringwatch/rc.d/50-rwtest", script, 0755);
+}
+
+/* `ringwatch launch` for every action at once; each must exit 0. */
+static void launch_all(void)
+{
+	char overlay[NACTIONS][300], cmd[4096], *out;
+	size_t len = 0;
+	int rc;
+
+	for (size_t i = 0; i < NACTIONS; i++)
+		make_overlay(&actions[i], overlay[i], sizeof(overlay[i]));
+	len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "fail=0; ");
+	for (size_t i = 0; i < NACTIONS; i++)
+		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len,
+					"RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' "
+					"launch %s --cpus 1 --overlay '%s' >'%s/%s.launch' 2>&1 & ",
+					control, env.kit, env.build, actions[i].vm, overlay[i], dir,
+					actions[i].vm);
+	snprintf(cmd + len, sizeof(cmd) - len,
+		 "for j in $(jobs -p); do wait $j || fail=1; done; cat '%s'/*.launch; exit $fail",
+		 dir);
+	rc = sh(&out, "%s", cmd);
+	printf("%s", out);
+	if (rc)
+		fail_msg("ringwatch launch (three at once): exit %d\n%s", rc, out);
+	free(out);
+}
+
+/* time_ms of the first info event whose findings say the module loaded; 0 if none. */
+static int64_t loaded_at(json_t *events)
+{
+	size_t i, j;
+	json_t *ev, *f;
+
+	json_array_foreach(events, i, ev) {
+		if (strcmp(json_string_value(json_object_get(ev, "check")), "modules"))
+			continue;
+		json_array_foreach(json_object_get(json_object_get(ev, "detail"), "findings"), j, f) {
+			const char *d = json_string_value(json_object_get(f, "detail"));
+
+			if (d && strstr(d, "module " MODULE " loaded"))
+				return json_integer_value(json_object_get(ev, "time_ms"));
+		}
+	}
+	return 0;
+}
+
+/* The first alert event of check `modules` with a finding naming the module
+ * and @reason; its time_ms in *when.  Other checks' alerts fail the test. */
+static json_t *modules_alert(json_t *events, const char *reason, int64_t *when)
+{
+	size_t i, j;
+	json_t *ev, *f;
+
+	json_array_foreach(events, i, ev) {
+		const char *check = json_string_value(json_object_get(ev, "check"));
+
+		if (strcmp(json_string_value(json_object_get(ev, "severity")), "alert"))
+			continue;
+		if (strcmp(check, "modules"))
+			fail_msg("alert from check %s: %s", check,
+				 json_dumps(json_object_get(ev, "detail"), 0));
+		json_array_foreach(json_object_get(json_object_get(ev, "detail"), "findings"), j, f) {
+			const char *d = json_string_value(json_object_get(f, "detail"));
+
+			if (d && strstr(d, MODULE) && strstr(d, reason)) {
+				*when = json_integer_value(json_object_get(ev, "time_ms"));
+				return f;
+			}
+		}
+	}
+	return NULL;
+}
+
+static json_t *modules_check(json_t *status)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(json_object_get(status, "checks"), i, c)
+		if (!strcmp(json_string_value(json_object_get(c, "check")), "modules"))
+			return c;
+	fail_msg("no modules check in the status");
+	return NULL;
+}
+
+static void test_module_self_tampering_detected(void **state)
+{
+	int64_t loaded[NACTIONS] = { 0 }, alerted[NACTIONS] = { 0 };
+	const int64_t bound = TAMPER_DELAY_S * 1000 + 2 * INTERVAL_MS + SLACK_MS;
+	size_t done = 0;
+
+	(void)state;
+	launch_all();
+	for (int t = 0; t < 240 && done < NACTIONS; t++) {
+		for (size_t i = 0; i < NACTIONS; i++) {
+			json_t *events, *f;
+
+			if (alerted[i])
+				continue;
+			events = rw_json(-1, "events %s --json", actions[i].vm);
+			if (!loaded[i])
+				loaded[i] = loaded_at(events);
+			f = modules_alert(events, actions[i].reason, &alerted[i]);
+			if (f) {
+				printf("   %s: loaded seen, alert after %.1f s: %s\n", actions[i].vm,
+				       (alerted[i] - loaded[i]) / 1000.0, json_dumps(f, JSON_COMPACT));
+				done++;
+			}
+			json_decref(events);
+		}
+		if (done < NACTIONS)
+			sleep(1);
+	}
+	for (size_t i = 0; i < NACTIONS; i++) {
+		const struct action *a = &actions[i];
+		json_t *st, *failing, *mc;
+		const char *summary;
+		char *out;
+
+		if (!loaded[i])
+			fail_msg("%s: the daemon never reported %s loaded", a->vm, MODULE);
+		if (!alerted[i])
+			fail_msg("%s: no modules alert \"%s\" naming %s", a->vm, a->reason, MODULE);
+		if (alerted[i] < loaded[i] || alerted[i] - loaded[i] > bound)
+			fail_msg("%s: alert %.1f s after the load was reported; bound %.1f s", a->vm,
+				 (alerted[i] - loaded[i]) / 1000.0, bound / 1000.0);
+		st = rw_json(1, "status %s --json", a->vm);
+		failing = json_object_get(st, "failing");
+		if (json_array_size(failing) != 1 ||
+		    strcmp(json_string_value(json_array_get(failing, 0)), "modules"))
+			fail_msg("%s: failing checks %s, want [\"modules\"]", a->vm,
+				 json_dumps(failing, 0));
+		assert_string_equal(json_string_value(json_object_get(st, "state")), "alert");
+		mc = modules_check(st);
+		assert_string_equal(json_string_value(json_object_get(mc, "result")), "alert");
+		summary = json_string_value(json_object_get(mc, "summary"));
+		printf("   %s status: modules: %s\n", a->vm, summary);
+		if (!summary || !strstr(summary, a->reason) || !strstr(summary, MODULE))
+			fail_msg("%s: modules summary lacks \"%s\" / %s: %s", a->vm, a->reason,
+				 MODULE, summary);
+		json_decref(st);
+		assert_int_equal(rw(&out, "destroy %s", a->vm), 0);
+		free(out);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_module_self_tampering_detected),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
