@@ -6,8 +6,10 @@
  *   action=text    addr=VA [off=N] flip one byte of kernel text at VA + N
  *                                  (off lets a shell script that read VA from
  *                                  /proc/kallsyms aim inside the function)
- *   action=syscall addr=VA value=P write the 8-byte pointer P at VA
- *                                  (a sys_call_table slot)
+ *   action=syscall addr=VA value=P [off=N]
+ *                                  write the 8-byte pointer P at VA + N
+ *                                  (a sys_call_table slot; off spares a
+ *                                  script 64-bit shell arithmetic)
  *   action=idt     value=N         copy IDT gate 0 over gate N (default 1)
  *   action=cr0wp                   keep CR0.WP cleared on CPU 0 until unload
  *   action=smep                    keep CR4.SMEP cleared on CPU 0 until unload
@@ -202,9 +204,9 @@ static int __init tamper_init(void)
 		return save_and_poke(addr + off, &b, 1);
 	}
 	if (!strcmp(action, "syscall")) {
-		if (!addr || !value)
+		if (!addr || !value || off >= PAGE_SIZE || off % sizeof(value))
 			return -EINVAL;
-		return save_and_poke(addr, &value, sizeof(value));
+		return save_and_poke(addr + off, &value, sizeof(value));
 	}
 	if (!strcmp(action, "idt")) {
 		struct desc_ptr dt;
