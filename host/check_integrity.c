@@ -923,7 +923,7 @@ static void guest_report_msrs(struct ki_state *st, const struct rw_kview *kv)
 	const char *session;
 	struct rw_pass_stats stats;
 	struct rw_kview gkv = *kv;
-	char key[16];
+	char key[24];
 
 	st->msr_reported = 0;
 	st->msr_why[0] = '\0';
