@@ -10,7 +10,10 @@
  *  with source "guest-report".  Later an rc.d job runs `rmmod ringwatch`:
  *  it fails in the guest, the module stays, and `ringwatch events VM --json`
  *  holds the module's unload_attempt guard-event (severity warning) — plus
- *  its "loaded" event from the start.
+ *  its "loaded" event from the start.  Then rwtest_tamper.ko flips one byte
+ *  of the module's own text (in a function that only runs on disarm): the
+ *  modules check alerts and the msr check drops to `unknown`, saying the
+ *  module's text changed since load — its reports are no longer used.
  *
  * Needs: the kit ($RW_KIT), qemu-system-x86_64, build/rel/bin/{ringwatchd,
  * ringwatch,ringwatch-vsockd}, the payloads (kmod/ringwatch.ko).
@@ -156,6 +159,7 @@ static int teardown(void **state)
 
 #define VM "dguard"
 #define RMMOD_DELAY_S 45
+#define TAMPER_AFTER_S 10	/* after the rmmod */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -168,19 +172,27 @@ static const char guard_script[] =
 	"  sleep " STR(RMMOD_DELAY_S) "\n"
 	"  if rmmod ringwatch; then echo RWGUARD-UNLOADED; else echo RWGUARD-RMMOD-REFUSED; fi\n"
 	"  grep -q '^ringwatch ' /proc/modules && echo RWGUARD-STILL-LOADED\n"
+	"  sleep " STR(TAMPER_AFTER_S) "\n"
+	"  echo 0 > /proc/sys/kernel/kptr_restrict\n"
+	"  a=$(awk '$3 == \"rw_selfprot_disarm\" { print $1; exit }' /proc/kallsyms)\n"
+	"  insmod /lib/modules/rwtest_tamper.ko action=text addr=0x$a off=4 && "
+	"echo RWGUARD-TAMPERED\n"
 	") </dev/null >/dev/console 2>&1 &\n";
 
 static void make_overlay(char *out, size_t outlen)
 {
+	static const char *const mods[] = { "ringwatch.ko", "rwtest_tamper.ko" };
 	char ko[700], cmd[2000];
 
-	snprintf(ko, sizeof(ko), "%s/kmod/ringwatch.ko", env.payloads);
-	if (access(ko, R_OK))
-		fail_msg("guest module missing: %s (run scripts/build-payloads)", ko);
 	snprintf(out, outlen, "%s/overlay", dir);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/lib/modules' && cp '%s' '%s/lib/modules/'", out,
-		 ko, out);
-	assert_int_equal(system(cmd), 0);
+	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+		snprintf(ko, sizeof(ko), "%s/kmod/%s", env.payloads, mods[i]);
+		if (access(ko, R_OK))
+			fail_msg("guest module missing: %s (run scripts/build-payloads)", ko);
+		snprintf(cmd, sizeof(cmd), "mkdir -p '%s/lib/modules' && cp '%s' '%s/lib/modules/'",
+			 out, ko, out);
+		assert_int_equal(system(cmd), 0);
+	}
 	rw_test_write_file(out, "etc/ringwatch/rc.d/50-rwguard", guard_script, 0755);
 }
 
@@ -191,8 +203,8 @@ static const char *str(json_t *o, const char *key)
 	return s ? s : "";
 }
 
-/* The msr entry of `ringwatch status VM --json` (new reference). */
-static json_t *msr_status(void)
+/* The entry of check @name in `ringwatch status VM --json` (new reference). */
+static json_t *check_status(const char *want)
 {
 	json_t *st = rw_json(-1, "status %s --json", VM), *checks, *c, *found = NULL;
 	size_t i;
@@ -203,13 +215,18 @@ static json_t *msr_status(void)
 	json_array_foreach(checks, i, c) {
 		const char *name = json_string_value(json_object_get(c, "check"));
 
-		if (name && !strcmp(name, "msr"))
+		if (name && !strcmp(name, want))
 			found = json_incref(c);
 	}
 	json_decref(st);
 	if (!found)
-		fail_msg("status %s --json has no msr check", VM);
+		fail_msg("status %s --json has no %s check", VM, want);
 	return found;
+}
+
+static json_t *msr_status(void)
+{
+	return check_status("msr");
 }
 
 /* The module's guard-events of @kind (new reference, array). */
@@ -241,7 +258,7 @@ static json_t *guard_events(const char *kind)
 static void test_msr_from_guest_and_unload_attempt(void **state)
 {
 	char overlay[300], *out;
-	json_t *msr = NULL, *evs = NULL, *e;
+	json_t *msr = NULL, *evs = NULL, *e, *modules;
 	int rc, waited;
 
 	(void)state;
@@ -296,6 +313,24 @@ static void test_msr_from_guest_and_unload_attempt(void **state)
 	assert_string_equal(str(msr, "result"), "ok");
 	assert_string_equal(str(msr, "source"), "guest-report");
 	json_decref(msr);
+
+	/* Its text changed: the reports are no longer trusted. */
+	for (waited = 0, msr = NULL; waited < TAMPER_AFTER_S + 60; waited++) {
+		json_decref(msr);
+		msr = msr_status();
+		if (strcmp(str(msr, "result"), "ok"))
+			break;
+		sleep(1);
+	}
+	printf("   msr after the module's text changed (%d s): %s (%s): %s\n", waited,
+	       str(msr, "result"), str(msr, "source"), str(msr, "summary"));
+	assert_string_equal(str(msr, "result"), "unknown");
+	assert_non_null(strstr(str(msr, "summary"), "text changed since load"));
+	json_decref(msr);
+	modules = check_status("modules");
+	printf("   modules: %s: %s\n", str(modules, "result"), str(modules, "summary"));
+	assert_string_equal(str(modules, "result"), "alert");
+	json_decref(modules);
 }
 
 int main(void)
