@@ -923,7 +923,9 @@ static void guest_report_msrs(struct ki_state *st, const struct rw_kview *kv)
 	const char *session;
 	struct rw_pass_stats stats;
 	struct rw_kview gkv = *kv;
-	char key[24];
+	bool seen[KI_MAX_VCPUS] = { false };
+	const json_t *row;
+	size_t i;
 
 	st->msr_reported = 0;
 	st->msr_why[0] = '\0';
@@ -941,17 +943,25 @@ static void guest_report_msrs(struct ki_state *st, const struct rw_kview *kv)
 		return;
 	}
 	memcpy(st->report_vcpus, kv->vcpus, kv->nvcpus * sizeof(*kv->vcpus));
-	for (size_t i = 0; i < kv->nvcpus; i++) {
-		const json_t *d;
-		const char *ds;
+	/* One walk over the rows (the guest chooses how many CPU numbers it
+	 * reports); CPU number = vCPU index. */
+	json_array_foreach(st->reports, i, row) {
+		const json_t *d = json_object_get(row, "detail");
+		const char *comp = json_string_value(json_object_get(row, "component"));
+		const char *kind = json_string_value(json_object_get(row, "kind"));
+		const char *key = json_string_value(json_object_get(row, "key"));
+		const char *ds = json_string_value(json_object_get(d, "session"));
+		char *end;
+		unsigned long cpu;
 
-		snprintf(key, sizeof(key), "%zu", i);
-		d = module_row(st->reports, "cpu-state", key);
-		ds = d ? json_string_value(json_object_get(d, "session")) : NULL;
-		/* only reports of the module load the host just verified */
-		if (!d || !session || !ds || strcmp(ds, session))
+		if (!comp || !kind || !key || !ds || strcmp(comp, KI_GUEST_COMPONENT) ||
+		    strcmp(kind, "cpu-state") || !session || strcmp(ds, session))
+			continue;	/* only reports of the module load just verified */
+		cpu = strtoul(key, &end, 10);
+		if (!key[0] || *end || cpu >= kv->nvcpus || seen[cpu])
 			continue;
-		st->msr_reported += report_msrs(d, &st->report_vcpus[i]);
+		seen[cpu] = true;
+		st->msr_reported += report_msrs(d, &st->report_vcpus[cpu]);
 	}
 	if (!st->msr_reported) {
 		snprintf(st->msr_why, sizeof(st->msr_why),

@@ -369,20 +369,33 @@ static enum rw_severity guard_severity(uint16_t kind)
 	}
 }
 
+/* Guest text as printable ASCII (JSON needs UTF-8; the guest owes us nothing). */
+static void printable(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t n = len < cap - 1 ? len : cap - 1;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	out[n] = '\0';
+}
+
 static json_t *guard_detail(const struct rw_msg_guard_event *g)
 {
-	return json_pack("{s:s,s:i,s:s#}", "kind", rw_proto_guard_kind_name(g->kind), "kind_code",
-			 (int)g->kind, "detail", g->detail ? g->detail : "",
-			 (int)g->detail_len);
+	char text[RW_PROTO_MAX_EVENT_DETAIL];
+
+	printable(g->detail ? g->detail : "", g->detail_len, text, sizeof(text));
+	return json_pack("{s:s,s:i,s:s}", "kind", rw_proto_guard_kind_name(g->kind), "kind_code",
+			 (int)g->kind, "detail", text);
 }
 
 static json_t *module_self_detail(const struct rw_msg_module_self *m, const char *session)
 {
-	char addr[24], base[24];
+	char addr[24], base[24], name[RW_PROTO_MODULE_NAME_LEN];
 
+	printable(m->name, strnlen(m->name, sizeof(m->name)), name, sizeof(name));
 	snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)m->module_addr);
 	snprintf(base, sizeof(base), "0x%llx", (unsigned long long)m->core_base);
-	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "name", m->name, "module_addr",
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "name", name, "module_addr",
 			 addr, "core_base", base, "text_size", (json_int_t)m->text_size,
 			 "ro_size", (json_int_t)m->ro_size, "ro_after_init_size",
 			 (json_int_t)m->ro_after_init_size, "core_size",
