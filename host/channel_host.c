@@ -506,6 +506,8 @@ static void handle_frame(struct rw_ch_conn *c, const struct rw_msg *m, const uin
 	case RW_MSG_LSM_EVENT:
 	case RW_MSG_CHALLENGE_RESPONSE:
 	case RW_MSG_LOSS:
+	case RW_MSG_MODULE_SELF:
+	case RW_MSG_GUARD_EVENT:
 		handle_sequenced(c, m, frame, len);
 		break;
 	case RW_MSG_ACK:

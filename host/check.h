@@ -75,6 +75,10 @@ struct rw_check_host {
 	int (*emit)(void *arg, const char *check, const char *source, enum rw_check_level level,
 		    json_t *detail);
 	void *(*peer_state)(void *arg, const struct rw_check_ops *ops);
+	/* The VM's latest guest-channel state rows (heartbeat, cpu-state,
+	 * module-self...) as rw_store_channel_states() gives them: a new
+	 * reference, or NULL when there are none or no store (may be NULL). */
+	json_t *(*channel_states)(void *arg);
 	void *arg;
 };
 

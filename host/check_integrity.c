@@ -46,6 +46,7 @@
 #include "host/check.h"
 #include "host/integrity.h"
 #include "host/kernels.h"
+#include "shared/rw_proto.h"
 #include "vmi/kcat.h"
 #include "vmi/linux.h"
 #include "vmi/mem.h"
@@ -117,6 +118,10 @@ struct ki_state {
 	size_t nhooks, hooks_unremembered;
 	size_t nmodules;
 	enum vmi_prov msr_prov, cr_prov;
+	json_t *reports;		/* this pass's guest-channel state rows (or NULL) */
+	char msr_why[240];		/* why guest MSR reports were not used */
+	size_t msr_reported;		/* vCPUs whose MSRs a verified report gave */
+	struct vmi_vcpu *report_vcpus;	/* scratch: QMP state + reported MSRs */
 };
 
 /* ---- per-pass outcome helpers ----------------------------------------------- */
@@ -135,6 +140,8 @@ static void pass_reset(struct ki_state *st)
 	for (int c = 0; c < KI_NCHECKS; c++)
 		outcome_clear(&st->out[c]);
 	st->msr_prov = VMI_PROV_NONE;
+	st->msr_why[0] = '\0';
+	st->msr_reported = 0;
 }
 
 static void outcome_set(struct ki_outcome *o, enum rw_result r, const char *source,
@@ -703,8 +710,14 @@ static void ok_summary(struct ki_state *st, int c)
 		if (st->msr_prov == VMI_PROV_NONE) {
 			outcome_set(o, RW_RESULT_UNKNOWN, "none",
 				    "no MSR source: QMP has no syscall MSRs, ringwatchd holds no "
-				    "KVM vCPU fd, and no verified guest module reports them");
+				    "KVM vCPU fd, and no verified guest module reports: %s",
+				    st->msr_why[0] ? st->msr_why : "not tried");
 			o->unavailable = true;
+		} else if (st->msr_prov == VMI_PROV_GUEST_REPORT) {
+			outcome_set(o, RW_RESULT_OK, prov_source(st->msr_prov),
+				    "%zu of %zu vCPUs reported by the verified guest module: "
+				    "LSTAR/CSTAR/SYSENTER_EIP at their entry points, "
+				    "STAR/SFMASK/SYSENTER_CS unchanged", st->msr_reported, n);
 		} else {
 			outcome_set(o, RW_RESULT_OK, prov_source(st->msr_prov),
 				    "%zu vCPUs: LSTAR/CSTAR/SYSENTER_EIP at their entry points, "
@@ -792,6 +805,180 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/* ---- MSRs from the guest module's reports ------------------------------------------- */
+
+#define KI_GUEST_COMPONENT "kmod"
+
+static bool json_u64(const json_t *o, const char *key, uint64_t *out)
+{
+	const json_t *v = json_object_get(o, key);
+	const char *t;
+	char *end;
+
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*out = (uint64_t)json_integer_value(v);
+		return true;
+	}
+	if (!(t = json_string_value(v)) || strncmp(t, "0x", 2) || !t[2])
+		return false;
+	*out = strtoull(t + 2, &end, 16);
+	return !*end;
+}
+
+/* The latest row of @kind from the guest module (NULL if none). */
+static const json_t *module_row(const json_t *rows, const char *kind, const char *key)
+{
+	size_t i;
+	const json_t *r;
+
+	json_array_foreach(rows, i, r) {
+		const char *comp = json_string_value(json_object_get(r, "component"));
+		const char *k = json_string_value(json_object_get(r, "kind"));
+		const char *kk = json_string_value(json_object_get(r, "key"));
+
+		if (comp && k && kk && !strcmp(comp, KI_GUEST_COMPONENT) && !strcmp(k, kind) &&
+		    (!key || !strcmp(kk, key)))
+			return json_object_get(r, "detail");
+	}
+	return NULL;
+}
+
+/*
+ * Does the host's own view vouch for the module that described itself?  It
+ * must be a live module on both the list and the kset at the struct module
+ * address it gave, with the same core base, core size and text size, and
+ * its text must have matched the host's first-sight copy on every pass.
+ * Returns the module address, or 0 with st->msr_why set.
+ */
+static uint64_t verified_reporter(struct ki_state *st, const json_t *self)
+{
+	uint64_t addr, base, core, text;
+	const struct vmi_linux_module *m = NULL;
+
+	if (!json_u64(self, "module_addr", &addr) || !json_u64(self, "core_base", &base) ||
+	    !json_u64(self, "core_size", &core) || !json_u64(self, "text_size", &text)) {
+		snprintf(st->msr_why, sizeof(st->msr_why),
+			 "the guest module's self-description is incomplete");
+		return 0;
+	}
+	for (size_t i = 0; i < st->mods.n && !m; i++)
+		if (st->mods.v[i].addr == addr)
+			m = &st->mods.v[i];
+	if (!m || m->state != MODULE_STATE_LIVE || !m->on_list || !m->in_kset) {
+		snprintf(st->msr_why, sizeof(st->msr_why),
+			 "the guest module (struct module 0x%" PRIx64 ") is not a live module on "
+			 "both the module list and the kset in the host's walk", addr);
+		return 0;
+	}
+	if (m->core_base != base || m->core_size != core || m->text_size != text) {
+		snprintf(st->msr_why, sizeof(st->msr_why),
+			 "the guest module %.56s describes its core as 0x%" PRIx64 "+0x%" PRIx64
+			 " (text 0x%" PRIx64 "), the host's walk finds 0x%" PRIx64 "+0x%" PRIx64
+			 " (text 0x%" PRIx64 ")", m->name, base, core, text, m->core_base,
+			 m->core_size, m->text_size);
+		return 0;
+	}
+	if (!rw_integrity_module_intact(st->integ, addr)) {
+		snprintf(st->msr_why, sizeof(st->msr_why),
+			 "guest module %.56s text changed since load (see the modules check): its "
+			 "reports are not trusted", m->name);
+		return 0;
+	}
+	return addr;
+}
+
+/* One CPU_STATE row's MSRs into @c with provenance GUEST_REPORT. */
+static bool report_msrs(const json_t *d, struct vmi_vcpu *c)
+{
+	const struct { const char *key; unsigned bit; struct vmi_val *dst; } f[] = {
+		{ "lstar", RW_CPU_F_LSTAR, &c->lstar }, { "star", RW_CPU_F_STAR, &c->star },
+		{ "cstar", RW_CPU_F_CSTAR, &c->cstar }, { "sfmask", RW_CPU_F_SFMASK, &c->sfmask },
+		{ "sysenter_cs", RW_CPU_F_SYSENTER_CS, &c->sysenter_cs },
+		{ "sysenter_esp", RW_CPU_F_SYSENTER_ESP, &c->sysenter_esp },
+		{ "sysenter_eip", RW_CPU_F_SYSENTER_EIP, &c->sysenter_eip },
+	};
+	uint64_t mask, v;
+	bool any = false;
+
+	if (!json_u64(d, "valid_mask", &mask))
+		return false;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (!(mask & (1u << f[i].bit)) || !json_u64(d, f[i].key, &v))
+			continue;
+		f[i].dst->v = v;
+		f[i].dst->prov = VMI_PROV_GUEST_REPORT;
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * With no MSR source of the host's own: the guest module's latest per-CPU
+ * reports, from the same module load that described itself, checked by the
+ * engine as GUEST_REPORT values only while verified_reporter() holds.
+ */
+static void guest_report_msrs(struct ki_state *st, const struct rw_kview *kv)
+{
+	const json_t *self = module_row(st->reports, "module-self", "");
+	const char *session;
+	struct rw_pass_stats stats;
+	struct rw_kview gkv = *kv;
+	bool seen[KI_MAX_VCPUS] = { false };
+	const json_t *row;
+	size_t i;
+
+	st->msr_reported = 0;
+	st->msr_why[0] = '\0';
+	if (!self) {
+		snprintf(st->msr_why, sizeof(st->msr_why),
+			 "no self-description from the guest module (ringwatch.ko not loaded or "
+			 "not connected)");
+		return;
+	}
+	session = json_string_value(json_object_get(self, "session"));
+	if (!verified_reporter(st, self))
+		return;
+	if (!st->report_vcpus && !(st->report_vcpus = calloc(KI_MAX_VCPUS, sizeof(*st->vcpus)))) {
+		snprintf(st->msr_why, sizeof(st->msr_why), "out of memory");
+		return;
+	}
+	memcpy(st->report_vcpus, kv->vcpus, kv->nvcpus * sizeof(*kv->vcpus));
+	/* One walk over the rows (the guest chooses how many CPU numbers it
+	 * reports); CPU number = vCPU index. */
+	json_array_foreach(st->reports, i, row) {
+		const json_t *d = json_object_get(row, "detail");
+		const char *comp = json_string_value(json_object_get(row, "component"));
+		const char *kind = json_string_value(json_object_get(row, "kind"));
+		const char *key = json_string_value(json_object_get(row, "key"));
+		const char *ds = json_string_value(json_object_get(d, "session"));
+		char *end;
+		unsigned long cpu;
+
+		if (!comp || !kind || !key || !ds || strcmp(comp, KI_GUEST_COMPONENT) ||
+		    strcmp(kind, "cpu-state") || !session || strcmp(ds, session))
+			continue;	/* only reports of the module load just verified */
+		cpu = strtoul(key, &end, 10);
+		if (!key[0] || *end || cpu >= kv->nvcpus || seen[cpu])
+			continue;
+		seen[cpu] = true;
+		st->msr_reported += report_msrs(d, &st->report_vcpus[cpu]);
+	}
+	if (!st->msr_reported) {
+		snprintf(st->msr_why, sizeof(st->msr_why),
+			 "the verified guest module has sent no CPU state report since it "
+			 "described itself");
+		return;
+	}
+	gkv.vcpus = st->report_vcpus;
+	gkv.guest_reporter_verified = true;
+	memset(&stats, 0, sizeof(stats));
+	if (rw_integrity_check_msrs(st->integ, &gkv, collect, st, &stats)) {
+		snprintf(st->msr_why, sizeof(st->msr_why), "MSR check on guest reports failed");
+		return;
+	}
+	st->msr_prov = stats.msr_prov;
+}
+
 /* One engine pass (modules included); 0, or -1 with the outcomes set to error. */
 static int engine_pass(struct ki_state *st)
 {
@@ -815,6 +1002,11 @@ static int engine_pass(struct ki_state *st)
 	st->msr_prov = stats.msr_prov;
 	if (!st->out[RW_CHECK_MODULES].errors)
 		check_modules(st, &kv);
+	if (st->msr_prov == VMI_PROV_NONE && !st->out[RW_CHECK_MODULES].errors)
+		guest_report_msrs(st, &kv);
+	else if (st->msr_prov == VMI_PROV_NONE)
+		snprintf(st->msr_why, sizeof(st->msr_why),
+			 "the module walk failed: the guest module cannot be verified");
 	return 0;
 }
 
@@ -907,7 +1099,10 @@ static int kernel_run(struct rw_check_ctx *ctx, struct rw_check_result *res)
 	}
 	if (!st->lx && attach(ctx, st, res))
 		return 0;
+	st->reports = ctx->host->channel_states ? ctx->host->channel_states(ctx->host->arg) : NULL;
 	run_engine(st);
+	json_decref(st->reports);
+	st->reports = NULL;
 	emit_events(ctx, st);
 	kernel_set_ok(st, res);
 	return 0;
@@ -923,6 +1118,7 @@ static void kernel_free(void *p)
 	vmi_linux_modules_free(&st->mods);
 	vmi_mem_close(st->mem);
 	free(st->vcpus);
+	free(st->report_vcpus);
 	free(st->hooks);
 	free(st);
 }

@@ -352,6 +352,56 @@ static json_t *cpu_detail(const struct rw_msg_cpu_state *p)
 	return o;
 }
 
+/* What each of the guest module's own events means for the VM. */
+static enum rw_severity guard_severity(uint16_t kind)
+{
+	switch (kind) {
+	case RW_GUARD_HOOK_LOST:
+		return RW_SEV_ALERT;	/* blinded: someone removed a hook */
+	case RW_GUARD_UNLOAD_ATTEMPT:
+	case RW_GUARD_DISARMED:
+	case RW_GUARD_DISARM_REFUSED:
+	case RW_GUARD_TRACKING_LOST:
+	case RW_GUARD_SHADOW_NOMEM:
+		return RW_SEV_WARNING;
+	default:
+		return RW_SEV_INFO;	/* loaded, hook_restored, tracking_resumed */
+	}
+}
+
+/* Guest text as printable ASCII (JSON needs UTF-8; the guest owes us nothing). */
+static void printable(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t n = len < cap - 1 ? len : cap - 1;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	out[n] = '\0';
+}
+
+static json_t *guard_detail(const struct rw_msg_guard_event *g)
+{
+	char text[RW_PROTO_MAX_EVENT_DETAIL];
+
+	printable(g->detail ? g->detail : "", g->detail_len, text, sizeof(text));
+	return json_pack("{s:s,s:i,s:s}", "kind", rw_proto_guard_kind_name(g->kind), "kind_code",
+			 (int)g->kind, "detail", text);
+}
+
+static json_t *module_self_detail(const struct rw_msg_module_self *m, const char *session)
+{
+	char addr[24], base[24], name[RW_PROTO_MODULE_NAME_LEN];
+
+	printable(m->name, strnlen(m->name, sizeof(m->name)), name, sizeof(name));
+	snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)m->module_addr);
+	snprintf(base, sizeof(base), "0x%llx", (unsigned long long)m->core_base);
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "name", name, "module_addr",
+			 addr, "core_base", base, "text_size", (json_int_t)m->text_size,
+			 "ro_size", (json_int_t)m->ro_size, "ro_after_init_size",
+			 (json_int_t)m->ro_after_init_size, "core_size",
+			 (json_int_t)m->core_size, "session", session);
+}
+
 static struct stage *stage_of(struct rw_dchan *c, const struct rw_ch_stream_id *id)
 {
 	struct stage *s;
@@ -482,7 +532,18 @@ static int sink_message(void *ctx, const struct rw_ch_stream_id *id, const struc
 		break;
 	case RW_MSG_CPU_STATE:
 		snprintf(key, sizeof(key), "%u", msg->u.cpu.cpu_id);
-		rc = stage_state(s, "cpu-state", key, msg->hdr.seq, cpu_detail(&msg->u.cpu));
+		report = cpu_detail(&msg->u.cpu);
+		if (report)	/* which module load vouched for it */
+			json_object_set_new(report, "session", json_string(hex));
+		rc = stage_state(s, "cpu-state", key, msg->hdr.seq, report);
+		break;
+	case RW_MSG_MODULE_SELF:
+		rc = stage_state(s, "module-self", "", msg->hdr.seq,
+				 module_self_detail(&msg->u.self, hex));
+		break;
+	case RW_MSG_GUARD_EVENT:
+		detail = guard_detail(&msg->u.guard);
+		rc = stage_event(s, "guard-event", guard_severity(msg->u.guard.kind), detail);
 		break;
 	case RW_MSG_CRED_VIOLATION:
 		detail = cred_detail(&msg->u.cred);

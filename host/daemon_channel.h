@@ -9,9 +9,13 @@
  *    (rw_store_channel_commit) before channel_host sends the ACK.  LSM events,
  *    credential violations, losses and challenge responses are events
  *    (source = "kmod" / "agent" / "test", check = "lsm-event",
- *    "cred-violation", "channel-loss", "challenge-response"); heartbeats and
- *    CPU-state reports update latest-state rows (table channel_state) instead
- *    of flooding the events table.
+ *    "cred-violation", "channel-loss", "challenge-response", "guard-event" —
+ *    the guest module's own events: hook_lost alert, unload_attempt and other
+ *    losses of protection warning, the rest info); heartbeats, CPU-state
+ *    reports and the module's self-description (kind "module-self") update
+ *    latest-state rows (table channel_state) instead of flooding the events
+ *    table.  CPU-state and module-self rows carry the stream's session, so a
+ *    reader can tell which module load vouched for them.
  *  - Once committed, events go to the outputs and metrics; responses run on a
  *    separate responder thread (a dump or pause never stalls guest streams).
  *  - Policy updates (ringwatch policy, the push-policy response) go out as

@@ -327,6 +327,17 @@ static int pass_emit(void *arg, const char *check, const char *source, enum rw_c
 	return 0;
 }
 
+static json_t *pass_channel_states(void *arg)
+{
+	struct pass_host *h = arg;
+	json_t *rows = NULL;
+	char err[256];
+
+	if (!h->d->store || rw_store_channel_states(h->d->store, h->name, &rows, err, sizeof(err)))
+		return NULL;
+	return rows;
+}
+
 /* The state of another check of the same VM: checks of one VM run in one worker. */
 static void *pass_peer_state(void *arg, const struct rw_check_ops *ops)
 {
@@ -344,7 +355,8 @@ static void run_check(struct rw_daemon *d, struct rw_dvm *vm, size_t i, struct p
 {
 	struct pass_host ph = { d, vm, p->name };
 	const struct rw_check_host host = {
-		.kernels = d->kernels, .emit = pass_emit, .peer_state = pass_peer_state, .arg = &ph,
+		.kernels = d->kernels, .emit = pass_emit, .peer_state = pass_peer_state,
+		.channel_states = pass_channel_states, .arg = &ph,
 	};
 	struct rw_check_ctx ctx = {
 		.vm = &p->view, .host = &host, .qmp_timeout_ms = (int)d->cfg->qmp_timeout_ms,

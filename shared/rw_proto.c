@@ -31,6 +31,8 @@
 #define LOSS_LEN 24u
 #define GOODBYE_LEN 8u
 #define ERROR_FIXED_LEN 16u
+#define MODULE_SELF_LEN (32u + RW_PROTO_MODULE_NAME_LEN)
+#define GUARD_FIXED_LEN 8u
 
 /* ---- little-endian byte access ----------------------------------------- */
 
@@ -136,6 +138,22 @@ const char *rw_proto_strerror(int err)
 	return "unknown protocol error";
 }
 
+const char *rw_proto_guard_kind_name(uint16_t kind)
+{
+	switch (kind) {
+	case RW_GUARD_LOADED: return "loaded";
+	case RW_GUARD_UNLOAD_ATTEMPT: return "unload_attempt";
+	case RW_GUARD_DISARMED: return "disarmed";
+	case RW_GUARD_DISARM_REFUSED: return "disarm_refused";
+	case RW_GUARD_HOOK_LOST: return "hook_lost";
+	case RW_GUARD_HOOK_RESTORED: return "hook_restored";
+	case RW_GUARD_TRACKING_LOST: return "tracking_lost";
+	case RW_GUARD_TRACKING_RESUMED: return "tracking_resumed";
+	case RW_GUARD_SHADOW_NOMEM: return "shadow_nomem";
+	}
+	return "?";
+}
+
 const char *rw_proto_type_name(uint16_t type)
 {
 	switch (type) {
@@ -151,6 +169,8 @@ const char *rw_proto_type_name(uint16_t type)
 	case RW_MSG_LOSS: return "LOSS";
 	case RW_MSG_GOODBYE: return "GOODBYE";
 	case RW_MSG_ERROR: return "ERROR";
+	case RW_MSG_MODULE_SELF: return "MODULE_SELF";
+	case RW_MSG_GUARD_EVENT: return "GUARD_EVENT";
 	}
 	return "?";
 }
@@ -182,6 +202,8 @@ static enum type_dir type_direction(uint16_t type)
 	case RW_MSG_LSM_EVENT:
 	case RW_MSG_CHALLENGE_RESPONSE:
 	case RW_MSG_LOSS:
+	case RW_MSG_MODULE_SELF:
+	case RW_MSG_GUARD_EVENT:
 		return DIR_FROM_GUEST;
 	default:
 		return DIR_BOTH;
@@ -663,6 +685,64 @@ static int decode_error(const uint8_t *p, uint32_t len, struct rw_msg_error *m)
 	return 0;
 }
 
+static int decode_module_self(const uint8_t *p, uint32_t len, struct rw_msg_module_self *m)
+{
+	int err;
+
+	if (len != MODULE_SELF_LEN)
+		return RW_EPROTO_PAYLOAD_LEN;
+	m->module_addr = get_le64(p);
+	m->core_base = get_le64(p + 8);
+	m->text_size = get_le32(p + 16);
+	m->ro_size = get_le32(p + 20);
+	m->ro_after_init_size = get_le32(p + 24);
+	m->core_size = get_le32(p + 28);
+	if (!m->module_addr || !m->core_base || !m->text_size)
+		return RW_EPROTO_EMPTY;
+	if (m->text_size > m->ro_size || m->ro_size > m->ro_after_init_size ||
+	    m->ro_after_init_size > m->core_size || m->core_size > RW_PROTO_MAX_MODULE_CORE)
+		return RW_EPROTO_RANGE;
+	if (m->core_base + (m->core_size - 1) < m->core_base)
+		return RW_EPROTO_RANGE;
+	err = check_fixed_str(p + 32, RW_PROTO_MODULE_NAME_LEN);
+	if (err)
+		return err;
+	if (!p[32])
+		return RW_EPROTO_EMPTY;
+	memcpy(m->name, p + 32, RW_PROTO_MODULE_NAME_LEN);
+	return 0;
+}
+
+static int decode_guard(const uint8_t *p, uint32_t len, struct rw_msg_guard_event *m)
+{
+	uint16_t detail_size;
+	int err;
+
+	if (len < GUARD_FIXED_LEN)
+		return RW_EPROTO_PAYLOAD_LEN;
+	m->kind = get_le16(p);
+	detail_size = get_le16(p + 2);
+	if (get_le32(p + 4))
+		return RW_EPROTO_RESERVED;
+	if (m->kind < RW_GUARD_LOADED || m->kind > RW_GUARD_KIND_MAX)
+		return RW_EPROTO_BAD_ENUM;
+	if (detail_size > RW_PROTO_MAX_EVENT_DETAIL)
+		return RW_EPROTO_STR_TOO_LONG;
+	if (len != GUARD_FIXED_LEN + (uint32_t)detail_size)
+		return RW_EPROTO_PAYLOAD_LEN;
+	if (detail_size == 0) {
+		m->detail = NULL;
+		m->detail_len = 0;
+		return 0;
+	}
+	err = check_counted_str(p + GUARD_FIXED_LEN, detail_size, RW_PROTO_MAX_EVENT_DETAIL);
+	if (err)
+		return err;
+	m->detail = (const char *)(p + GUARD_FIXED_LEN);
+	m->detail_len = (uint16_t)(detail_size - 1);
+	return 0;
+}
+
 /* ---- decode --------------------------------------------------------------- */
 
 static int check_type_rules(const struct rw_hdr *h)
@@ -698,6 +778,8 @@ static int decode_payload(const uint8_t *pl, const struct rw_hdr *h, struct rw_m
 	case RW_MSG_LOSS: return decode_loss(pl, n, h->seq, &msg->u.loss);
 	case RW_MSG_GOODBYE: return decode_goodbye(pl, n, &msg->u.goodbye);
 	case RW_MSG_ERROR: return decode_error(pl, n, &msg->u.error);
+	case RW_MSG_MODULE_SELF: return decode_module_self(pl, n, &msg->u.self);
+	case RW_MSG_GUARD_EVENT: return decode_guard(pl, n, &msg->u.guard);
 	}
 	return RW_EPROTO_UNKNOWN_TYPE;
 }
@@ -785,6 +867,15 @@ static long payload_size(const struct rw_msg *msg)
 		if (msg->u.error.text_len >= RW_PROTO_MAX_ERROR_TEXT)
 			return RW_EPROTO_STR_TOO_LONG;
 		return ERROR_FIXED_LEN + msg->u.error.text_len + 1;
+	case RW_MSG_MODULE_SELF: return MODULE_SELF_LEN;
+	case RW_MSG_GUARD_EVENT:
+		if (!msg->u.guard.detail_len)
+			return GUARD_FIXED_LEN;
+		if (!msg->u.guard.detail)
+			return RW_EPROTO_INVAL;
+		if (msg->u.guard.detail_len >= RW_PROTO_MAX_EVENT_DETAIL)
+			return RW_EPROTO_STR_TOO_LONG;
+		return GUARD_FIXED_LEN + msg->u.guard.detail_len + 1;
 	}
 	return RW_EPROTO_UNKNOWN_TYPE;
 }
@@ -924,6 +1015,17 @@ static void encode_chal_resp(uint8_t *p, const struct rw_msg_challenge_response 
 	       m->hash_len < RW_PROTO_SHA256_LEN ? m->hash_len : RW_PROTO_SHA256_LEN);
 }
 
+static int encode_module_self(uint8_t *p, const struct rw_msg_module_self *m)
+{
+	put_le64(p, m->module_addr);
+	put_le64(p + 8, m->core_base);
+	put_le32(p + 16, m->text_size);
+	put_le32(p + 20, m->ro_size);
+	put_le32(p + 24, m->ro_after_init_size);
+	put_le32(p + 28, m->core_size);
+	return put_fixed_str(p + 32, m->name, RW_PROTO_MODULE_NAME_LEN);
+}
+
 static int encode_payload(uint8_t *p, const struct rw_msg *msg)
 {
 	const struct rw_msg_error *er = &msg->u.error;
@@ -973,6 +1075,15 @@ static int encode_payload(uint8_t *p, const struct rw_msg *msg)
 		put_le64(p + 8, er->ref_seq);
 		if (er->text_len)
 			put_counted_str(p + ERROR_FIXED_LEN, er->text, er->text_len);
+		return 0;
+	case RW_MSG_MODULE_SELF:
+		return encode_module_self(p, &msg->u.self);
+	case RW_MSG_GUARD_EVENT:
+		put_le16(p, msg->u.guard.kind);
+		put_le16(p + 2, msg->u.guard.detail_len ? (uint16_t)(msg->u.guard.detail_len + 1) : 0);
+		if (msg->u.guard.detail_len)
+			put_counted_str(p + GUARD_FIXED_LEN, msg->u.guard.detail,
+					msg->u.guard.detail_len);
 		return 0;
 	}
 	return RW_EPROTO_UNKNOWN_TYPE;

@@ -49,6 +49,9 @@
 #define RW_PROTO_MAX_CHALLENGE_LEN (64u << 20) /* bytes hashed per challenge */
 #define RW_PROTO_NONCE_LEN 16u
 #define RW_PROTO_SHA256_LEN 32u
+#define RW_PROTO_MODULE_NAME_LEN 56u /* MODULE_NAME_LEN on 64-bit, NUL included */
+#define RW_PROTO_MAX_MODULE_CORE (1u << 30) /* module core bytes (module area) */
+#define RW_PROTO_MAX_EVENT_DETAIL 512u /* GUARD_EVENT detail, NUL included */
 
 /* ---- message types, components, enums ---------------------------------- */
 
@@ -65,8 +68,10 @@ enum rw_msg_type {
 	RW_MSG_LOSS = 10,              /* guest -> host */
 	RW_MSG_GOODBYE = 11,           /* both directions, unsequenced */
 	RW_MSG_ERROR = 12,             /* both directions, unsequenced */
+	RW_MSG_MODULE_SELF = 13,       /* guest -> host */
+	RW_MSG_GUARD_EVENT = 14,       /* guest -> host */
 };
-#define RW_MSG_TYPE_MAX 12
+#define RW_MSG_TYPE_MAX 14
 
 /* Sender of a frame; the header carries it on every frame. */
 enum rw_component {
@@ -149,6 +154,20 @@ enum rw_lsm_kind {
 #define RW_LSM_F_SHA256 0x1u /* sha256 field is meaningful */
 #define RW_LSM_FLAGS_KNOWN RW_LSM_F_SHA256
 #define RW_LSM_VERDICT_MIN (-4095) /* verdict: 0 = allowed, -errno = denied */
+
+/* GUARD_EVENT kinds: the guest module's own life and self-protection. */
+enum rw_guard_kind {
+	RW_GUARD_LOADED = 1,           /* module loaded (detail: parameters) */
+	RW_GUARD_UNLOAD_ATTEMPT = 2,   /* delete_module() while armed, refused */
+	RW_GUARD_DISARMED = 3,         /* the disarm token was presented */
+	RW_GUARD_DISARM_REFUSED = 4,   /* a wrong disarm token was presented */
+	RW_GUARD_HOOK_LOST = 5,        /* a hook was unregistered / stopped firing */
+	RW_GUARD_HOOK_RESTORED = 6,
+	RW_GUARD_TRACKING_LOST = 7,    /* credential tracking suspended */
+	RW_GUARD_TRACKING_RESUMED = 8,
+	RW_GUARD_SHADOW_NOMEM = 9,     /* a task got no credential shadow */
+};
+#define RW_GUARD_KIND_MAX 9
 
 enum rw_policy_op {
 	RW_POLICY_ADD = 1,
@@ -345,6 +364,26 @@ struct rw_msg_error {
 	uint16_t text_len; /* without the NUL */
 };
 
+/* The guest module describing itself: the host checks these ranges against
+ * its own module walk and hashes the text before it trusts the reports. */
+struct rw_msg_module_self {
+	uint64_t module_addr;    /* struct module (THIS_MODULE), != 0 */
+	uint64_t core_base;      /* core layout base, != 0, no wrap */
+	uint32_t text_size;      /* [base, base+text_size) text, > 0 */
+	uint32_t ro_size;        /* [base+text_size, base+ro_size) rodata */
+	uint32_t ro_after_init_size; /* up to base+ro_after_init_size */
+	uint32_t core_size;      /* whole core; text <= ro <= ro_after_init <= core
+				  * <= RW_PROTO_MAX_MODULE_CORE */
+	char name[RW_PROTO_MODULE_NAME_LEN]; /* NUL-terminated, non-empty */
+};
+
+struct rw_msg_guard_event {
+	uint16_t kind;      /* enum rw_guard_kind */
+	const char *detail; /* "key=value ..." NUL-terminated; decoded: points into
+			     * the buffer; NULL when detail_len is 0 */
+	uint16_t detail_len; /* without the NUL, < RW_PROTO_MAX_EVENT_DETAIL */
+};
+
 struct rw_msg {
 	struct rw_hdr hdr;
 	union {
@@ -360,6 +399,8 @@ struct rw_msg {
 		struct rw_msg_loss loss;
 		struct rw_msg_goodbye goodbye;
 		struct rw_msg_error error;
+		struct rw_msg_module_self self;
+		struct rw_msg_guard_event guard;
 	} u;
 };
 
@@ -367,6 +408,9 @@ struct rw_msg {
 
 /* Human-readable text for an rw_proto_err (never NULL). */
 const char *rw_proto_strerror(int err);
+
+/* Name of a GUARD_EVENT kind ("unload_attempt"...), "?" if unknown. */
+const char *rw_proto_guard_kind_name(uint16_t kind);
 
 /* Name of a message type ("HELLO"...), "?" if unknown. */
 const char *rw_proto_type_name(uint16_t type);

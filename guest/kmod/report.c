@@ -10,6 +10,7 @@
 #include <linux/atomic.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -273,6 +274,48 @@ static noinline void rw_wire_challenge(const struct rw_challenge_answer *a)
 	rw_wire_send(&m);
 }
 
+static noinline void rw_wire_self(const struct rw_self_desc *d)
+{
+	struct rw_msg m = { .hdr.type = RW_MSG_MODULE_SELF };
+	struct rw_msg_module_self *s = &m.u.self;
+
+	s->module_addr = (unsigned long)THIS_MODULE;
+	s->core_base = d->base;
+	s->text_size = d->text_end - d->base;
+	s->ro_size = d->ro_end - d->base;
+	s->ro_after_init_size = d->ro_after_init_end - d->base;
+	s->core_size = d->end - d->base;
+	strscpy(s->name, THIS_MODULE->name, sizeof(s->name));
+	rw_wire_send(&m);
+}
+
+/* Kernel-side event -> GUARD_EVENT kind; 0: not sent (local statistics). */
+static const u16 rw_wire_guard_kind[RW_EV_NR] = {
+	[RW_EV_LOADED] = RW_GUARD_LOADED,
+	[RW_EV_UNLOAD_ATTEMPT] = RW_GUARD_UNLOAD_ATTEMPT,
+	[RW_EV_DISARMED] = RW_GUARD_DISARMED,
+	[RW_EV_DISARM_REFUSED] = RW_GUARD_DISARM_REFUSED,
+	[RW_EV_HOOK_LOST] = RW_GUARD_HOOK_LOST,
+	[RW_EV_HOOK_RESTORED] = RW_GUARD_HOOK_RESTORED,
+	[RW_EV_TRACKING_LOST] = RW_GUARD_TRACKING_LOST,
+	[RW_EV_TRACKING_RESUMED] = RW_GUARD_TRACKING_RESUMED,
+	[RW_EV_SHADOW_NOMEM] = RW_GUARD_SHADOW_NOMEM,
+};
+
+static noinline void rw_wire_event(enum rw_event_kind kind, const char *detail)
+{
+	struct rw_msg m = { .hdr.type = RW_MSG_GUARD_EVENT };
+	size_t len = strnlen(detail, RW_PROTO_MAX_EVENT_DETAIL - 1);
+
+	if (!rw_wire_guard_kind[kind])
+		return;
+	m.u.guard.kind = rw_wire_guard_kind[kind];
+	/* the line is ASCII; an over-long one is cut at the wire limit */
+	m.u.guard.detail = detail;
+	m.u.guard.detail_len = len;
+	rw_wire_send(&m);
+}
+
 const char *rw_cred_field_name(enum rw_shadow_field f)
 {
 	return (unsigned int)f < RW_F_NR ? rw_field_names[f] : "?";
@@ -408,6 +451,7 @@ void rw_report_self(const struct rw_self_desc *d)
 {
 	struct rw_line l = { .len = 0 };
 
+	rw_wire_self(d);
 	rw_line_add(&l, "module=%s base=0x%llx text_end=0x%llx ro_end=0x%llx",
 		    KBUILD_MODNAME, d->base, d->text_end, d->ro_end);
 	rw_line_add(&l, " ro_after_init_end=0x%llx end=0x%llx",
@@ -429,6 +473,7 @@ void rw_report_event(enum rw_event_kind kind, const char *fmt, ...)
 	va_end(ap);
 	if (n >= (int)sizeof(l.buf))
 		l.truncated = true;
+	rw_wire_event(kind, l.buf);
 	rw_report_emit(RW_REP_EVENT, rw_event_names[kind], &l, true);
 }
 

@@ -7,6 +7,7 @@ static char long_path[RW_PROTO_MAX_PATH];
 static char long_names[RW_PROTO_MAX_POLICY_ENTRIES][RW_PROTO_MAX_NAME];
 static struct rw_policy_entry many_entries[RW_PROTO_MAX_POLICY_ENTRIES];
 static char long_text[RW_PROTO_MAX_ERROR_TEXT];
+static char long_detail[RW_PROTO_MAX_EVENT_DETAIL];
 
 static const struct rw_policy_entry two_entries[] = {
 	{ .name = "ext4", .name_len = 4, .flags = RW_POLICY_E_SHA256,
@@ -25,6 +26,8 @@ static void fill_limits(void)
 	long_path[RW_PROTO_MAX_PATH - 1] = 0;
 	memset(long_text, 'e', RW_PROTO_MAX_ERROR_TEXT - 1);
 	long_text[RW_PROTO_MAX_ERROR_TEXT - 1] = 0;
+	memset(long_detail, 'd', RW_PROTO_MAX_EVENT_DETAIL - 1);
+	long_detail[RW_PROTO_MAX_EVENT_DETAIL - 1] = 0;
 	for (i = 0; i < RW_PROTO_MAX_POLICY_ENTRIES; i++) {
 		memset(long_names[i], 'a' + (char)(i % 26), RW_PROTO_MAX_NAME - 1);
 		long_names[i][RW_PROTO_MAX_NAME - 1] = 0;
@@ -194,6 +197,40 @@ static void sample_error(unsigned v, struct rw_msg *m)
 	}
 }
 
+static void sample_module_self(unsigned v, struct rw_msg *m)
+{
+	struct rw_msg_module_self *s = &m->u.self;
+
+	m->hdr.component = RW_COMP_KMOD;
+	s->module_addr = v == 1 ? ~0ull : 0xffffffffc0a02040ull;
+	s->core_base = v == 1 ? ~0ull - (RW_PROTO_MAX_MODULE_CORE - 1) : 0xffffffffc0a00000ull;
+	s->text_size = v == 2 ? 1 : v == 1 ? RW_PROTO_MAX_MODULE_CORE : 0x6000;
+	s->ro_size = v == 2 ? 1 : v == 1 ? RW_PROTO_MAX_MODULE_CORE : 0x8000;
+	s->ro_after_init_size = v == 2 ? 1 : v == 1 ? RW_PROTO_MAX_MODULE_CORE : 0x9000;
+	s->core_size = v == 2 ? 1 : v == 1 ? RW_PROTO_MAX_MODULE_CORE : 0xa000;
+	if (v == 1) {
+		memset(s->name, 'm', RW_PROTO_MODULE_NAME_LEN - 1);
+		s->name[RW_PROTO_MODULE_NAME_LEN - 1] = 0;
+	} else {
+		strcpy(s->name, v == 2 ? "r" : "ringwatch");
+	}
+}
+
+static void sample_guard(unsigned v, struct rw_msg *m)
+{
+	struct rw_msg_guard_event *g = &m->u.guard;
+
+	m->hdr.component = RW_COMP_KMOD;
+	g->kind = v == 1 ? RW_GUARD_KIND_MAX : RW_GUARD_UNLOAD_ATTEMPT;
+	if (v == 0) {
+		g->detail = "pid=42 comm=rmmod flags=0x800 action=refused";
+		g->detail_len = (uint16_t)strlen(g->detail);
+	} else if (v == 1) {
+		g->detail = long_detail;
+		g->detail_len = RW_PROTO_MAX_EVENT_DETAIL - 1;
+	}
+}
+
 int rw_test_proto_sample(uint16_t type, unsigned variant, struct rw_msg *m)
 {
 	unsigned v = variant % RW_TEST_PROTO_VARIANTS;
@@ -228,6 +265,8 @@ int rw_test_proto_sample(uint16_t type, unsigned variant, struct rw_msg *m)
 		m->u.goodbye.reason = v == 1 ? RW_BYE_REASON_MAX : RW_BYE_SHUTDOWN;
 		break;
 	case RW_MSG_ERROR: sample_error(v, m); break;
+	case RW_MSG_MODULE_SELF: sample_module_self(v, m); break;
+	case RW_MSG_GUARD_EVENT: sample_guard(v, m); break;
 	default:
 		return -1;
 	}

@@ -187,6 +187,26 @@ static void assert_payload_equal(const struct rw_msg *ma, const struct rw_msg *m
 		break;
 	case RW_MSG_GOODBYE: EQ(u.goodbye.reason); break;
 	case RW_MSG_ERROR: assert_error_equal(&ma->u.error, &mb->u.error); break;
+	case RW_MSG_MODULE_SELF:
+		EQ(u.self.module_addr);
+		EQ(u.self.core_base);
+		EQ(u.self.text_size);
+		EQ(u.self.ro_size);
+		EQ(u.self.ro_after_init_size);
+		EQ(u.self.core_size);
+		assert_string_equal(a->u.self.name, b->u.self.name);
+		break;
+	case RW_MSG_GUARD_EVENT:
+		EQ(u.guard.kind);
+		EQ(u.guard.detail_len);
+		if (a->u.guard.detail_len) {
+			assert_memory_equal(a->u.guard.detail, b->u.guard.detail,
+					    a->u.guard.detail_len);
+			assert_int_equal(b->u.guard.detail[b->u.guard.detail_len], 0);
+		} else {
+			assert_null(b->u.guard.detail);
+		}
+		break;
 	default:
 		fail_msg("no comparison for type %u", ma->hdr.type);
 	}
@@ -562,6 +582,26 @@ static void test_payload_field_errors(void **state)
 		{ RW_MSG_ERROR, 0, 4, 2, 5, RW_EPROTO_PAYLOAD_LEN },
 		{ RW_MSG_ERROR, 0, 16 + 26, 1, '!', RW_EPROTO_STR_UNTERMINATED },
 		{ RW_MSG_ERROR, 0, 16, 1, 0, RW_EPROTO_STR_EMBEDDED_NUL },
+		/* MODULE_SELF */
+		{ RW_MSG_MODULE_SELF, 0, 0, 8, 0, RW_EPROTO_EMPTY },
+		{ RW_MSG_MODULE_SELF, 0, 8, 8, 0, RW_EPROTO_EMPTY },
+		{ RW_MSG_MODULE_SELF, 0, 16, 4, 0, RW_EPROTO_EMPTY },
+		{ RW_MSG_MODULE_SELF, 0, 16, 4, 0x8001, RW_EPROTO_RANGE },  /* text > ro */
+		{ RW_MSG_MODULE_SELF, 0, 20, 4, 0x9001, RW_EPROTO_RANGE },  /* ro > ro_after_init */
+		{ RW_MSG_MODULE_SELF, 0, 24, 4, 0xa001, RW_EPROTO_RANGE },  /* > core */
+		{ RW_MSG_MODULE_SELF, 1, 28, 4, RW_PROTO_MAX_MODULE_CORE + 1, RW_EPROTO_RANGE },
+		{ RW_MSG_MODULE_SELF, 0, 8, 8, ~0ull - 0x1000, RW_EPROTO_RANGE }, /* wraps */
+		{ RW_MSG_MODULE_SELF, 2, 32, 1, 0, RW_EPROTO_EMPTY },       /* empty name */
+		{ RW_MSG_MODULE_SELF, 0, 32 + 10, 1, 'x', RW_EPROTO_RESERVED }, /* after NUL */
+		{ RW_MSG_MODULE_SELF, 1, 32 + 55, 1, 'x', RW_EPROTO_STR_UNTERMINATED },
+		/* GUARD_EVENT */
+		{ RW_MSG_GUARD_EVENT, 0, 0, 2, 0, RW_EPROTO_BAD_ENUM },
+		{ RW_MSG_GUARD_EVENT, 0, 0, 2, RW_GUARD_KIND_MAX + 1, RW_EPROTO_BAD_ENUM },
+		{ RW_MSG_GUARD_EVENT, 0, 4, 4, 1, RW_EPROTO_RESERVED },
+		{ RW_MSG_GUARD_EVENT, 0, 2, 2, RW_PROTO_MAX_EVENT_DETAIL + 1, RW_EPROTO_STR_TOO_LONG },
+		{ RW_MSG_GUARD_EVENT, 0, 2, 2, 5, RW_EPROTO_PAYLOAD_LEN },
+		{ RW_MSG_GUARD_EVENT, 0, 8 + 44, 1, '!', RW_EPROTO_STR_UNTERMINATED },
+		{ RW_MSG_GUARD_EVENT, 0, 8 + 3, 1, 0, RW_EPROTO_STR_EMBEDDED_NUL },
 	};
 	struct rw_msg m, out;
 	unsigned i;
