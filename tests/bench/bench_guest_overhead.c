@@ -18,10 +18,14 @@
  *     and guarded (they cannot be detached in the same boot), so the BPF
  *     phase comes last and is compared with every baseline run of the boot.
  *
- * Per operation: the median ns/op of each configuration and the ratio
- * config/baseline, next to the targets of the issues (module: < 3% on exec
- * and fork, < 5% on open; BPF: < 3% on exec).  The baseline's own spread
- * (slowest/fastest of its runs) is printed as the noise floor.  Under TCG
+ * Per operation: the median ns/op of each configuration; the module's ratio
+ * is the median of the per-round ratios (each module run against the
+ * baseline run of its own round), the BPF ratio median/median; the best-of
+ * ratio (fastest/fastest) is printed beside it, since host load only ever
+ * slows a run down.  Targets of the issues (module: < 3% on exec and fork,
+ * < 5% on open; BPF: < 3% on exec) are checked on the median ratio.  The
+ * baseline's own spread (slowest/fastest of its runs) is the noise floor.
+ * The whole run is bounded (DEADLINE_S, each guest command timed out).  Under TCG
  * the numbers are those of an emulated CPU and the output says so.
  * Exits 1 on any error (guest, payload, module or agent misbehaving); a
  * missed target is reported, not an error (see docs/guest-kmod.md).
@@ -40,10 +44,11 @@
 
 #include "host/launcher.h"
 
-#define ROUNDS 5
-#define BPF_EXTRA_BASELINES 2
-#define MAX_RUNS (2 * ROUNDS + BPF_EXTRA_BASELINES)
-#define OP_TARGET_S 0.5		/* seconds per measurement of one operation */
+#define ROUNDS 8
+#define BPF_EXTRA_BASELINES 3
+#define MAX_RUNS (ROUNDS + BPF_EXTRA_BASELINES)
+#define OP_TARGET_S 0.25	/* seconds per measurement of one operation */
+#define DEADLINE_S 480		/* whole benchmark, boot included */
 #define EXEC_DENY_ENTRIES 10000
 #define TOKEN "rw-bench-disarm-5d1e07"
 #define RUN_TIMEOUT_S 60	/* one microbench run (5 ops x ~0.5 s, TCG slack) */
@@ -74,6 +79,7 @@ struct samples {
 
 static struct rw_vm vm;
 static bool vm_started;
+static double t_start;
 static char overlay[256];
 
 static void remove_tree(const char *dir);
@@ -296,12 +302,14 @@ static void parse_run(const char *out, double ns[OP_COUNT])
 static void run_microbench(const long iters[OP_COUNT], double ns[OP_COUNT])
 {
 	char cmd[512], *out;
-	int len = snprintf(cmd, sizeof(cmd), "rw_microbench ");
+	int len = snprintf(cmd, sizeof(cmd), "/usr/bin/rw_microbench ");
 
 	for (int o = 0; o < OP_COUNT; o++)
 		len += snprintf(cmd + len, sizeof(cmd) - (size_t)len, "%s%s:%ld", o ? "," : "",
 				op_info[o].name, iters[o]);
 	snprintf(cmd + len, sizeof(cmd) - (size_t)len, " 1");
+	if (now_s() - t_start > DEADLINE_S)
+		die("time budget of %d s exceeded (host overloaded?)", DEADLINE_S);
 	out = guest(RUN_TIMEOUT_S, cmd);
 	parse_run(out, ns);
 	free(out);
@@ -338,7 +346,7 @@ static void agent_start(void)
 	if (!strstr(out, "\"exec_deny\":" "10000"))
 		die("agent did not report %d exec-deny entries:\n%s", EXEC_DENY_ENTRIES, out);
 	free(out);
-	out = guest(30, "if rw_denied; then echo ran; else echo refused; fi");
+	out = guest(30, "if /usr/bin/rw_denied; then echo ran; else echo refused; fi");
 	if (!strstr(out, "refused"))
 		die("exec of a denied binary was not refused (programs not enforcing?):\n%s", out);
 	free(out);
@@ -353,66 +361,94 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static double median_of(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static double median(const struct samples *s, int op)
 {
 	double v[MAX_RUNS];
 
 	for (int i = 0; i < s->n; i++)
 		v[i] = s->ns[i][op];
-	qsort(v, (size_t)s->n, sizeof(double), cmp_double);
-	return s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
+	return median_of(v, s->n);
+}
+
+static double best(const struct samples *s, int op)
+{
+	double lo = s->ns[0][op];
+
+	for (int i = 1; i < s->n; i++)
+		lo = s->ns[i][op] < lo ? s->ns[i][op] : lo;
+	return lo;
 }
 
 static double spread(const struct samples *s, int op)
 {
-	double lo = s->ns[0][op], hi = lo;
+	double hi = s->ns[0][op];
 
-	for (int i = 1; i < s->n; i++) {
-		lo = s->ns[i][op] < lo ? s->ns[i][op] : lo;
+	for (int i = 1; i < s->n; i++)
 		hi = s->ns[i][op] > hi ? s->ns[i][op] : hi;
-	}
-	return hi / lo - 1;
+	return hi / best(s, op) - 1;
+}
+
+/* Median over rounds of module/baseline of the same round (paired: drift cancels). */
+static double paired_ratio(const struct samples *base, const struct samples *kmod, int op)
+{
+	double v[MAX_RUNS];
+
+	for (int i = 0; i < kmod->n; i++)
+		v[i] = kmod->ns[i][op] / base->ns[i][op];
+	return median_of(v, kmod->n);
 }
 
 static void print_ns(double ns)
 {
 	if (ns >= 1e6)
-		printf("%9.2f ms", ns / 1e6);
+		printf("%8.2f ms", ns / 1e6);
 	else if (ns >= 1e3)
-		printf("%9.2f us", ns / 1e3);
+		printf("%8.2f us", ns / 1e3);
 	else
-		printf("%9.0f ns", ns);
+		printf("%8.0f ns", ns);
 }
+
+struct ratios {
+	double median, best;
+};
 
 static void print_results(const struct samples s[CFG_COUNT])
 {
-	printf("%-7s %12s %12s %8s %12s %8s %7s\n", "op", "baseline", "ringwatch.ko", "ratio",
-	       "BPF LSM", "ratio", "noise");
-	for (int o = 0; o < OP_COUNT; o++) {
-		double b = median(&s[CFG_BASE], o), k = median(&s[CFG_KMOD], o),
-		       p = median(&s[CFG_BPF], o);
+	struct ratios r[OP_COUNT][CFG_COUNT];
 
+	printf("%-7s %11s %11s %7s %7s %11s %7s %7s %6s\n", "op", "baseline", "ringwatch.ko",
+	       "ratio", "(best)", "BPF LSM", "ratio", "(best)", "noise");
+	for (int o = 0; o < OP_COUNT; o++) {
+		r[o][CFG_KMOD] = (struct ratios){ paired_ratio(&s[CFG_BASE], &s[CFG_KMOD], o),
+						  best(&s[CFG_KMOD], o) / best(&s[CFG_BASE], o) };
+		r[o][CFG_BPF] = (struct ratios){ median(&s[CFG_BPF], o) / median(&s[CFG_BASE], o),
+						 best(&s[CFG_BPF], o) / best(&s[CFG_BASE], o) };
 		printf("%-7s ", op_info[o].name);
-		print_ns(b);
+		print_ns(median(&s[CFG_BASE], o));
 		printf(" ");
-		print_ns(k);
-		printf(" %8.3f ", k / b);
-		print_ns(p);
-		printf(" %8.3f %6.1f%%\n", p / b, spread(&s[CFG_BASE], o) * 100);
+		print_ns(median(&s[CFG_KMOD], o));
+		printf(" %7.3f %7.3f ", r[o][CFG_KMOD].median, r[o][CFG_KMOD].best);
+		print_ns(median(&s[CFG_BPF], o));
+		printf(" %7.3f %7.3f %5.0f%%\n", r[o][CFG_BPF].median, r[o][CFG_BPF].best,
+		       spread(&s[CFG_BASE], o) * 100);
 	}
-	printf("targets (overhead = ratio - 1):\n");
+	printf("targets (overhead = median ratio - 1; best-of ratio in brackets):\n");
 	for (int o = 0; o < OP_COUNT; o++) {
-		double b = median(&s[CFG_BASE], o);
-
 		for (int c = CFG_KMOD; c <= CFG_BPF; c++) {
 			double t = c == CFG_KMOD ? op_info[o].kmod_target : op_info[o].bpf_target;
-			double ov = median(&s[c], o) / b - 1;
+			double ov = r[o][c].median - 1;
 
 			if (t <= 0)
 				continue;
-			printf("  %-12s %-6s overhead %+6.1f%% (target < %.0f%%): %s\n",
-			       config_name[c], op_info[o].name, ov * 100, t * 100,
-			       ov < t ? "met" : "MISSED");
+			printf("  %-12s %-6s overhead %+6.1f%% (best-of %+6.1f%%), target < %.0f%%: %s\n",
+			       config_name[c], op_info[o].name, ov * 100, (r[o][c].best - 1) * 100,
+			       t * 100, ov < t ? "met" : "MISSED");
 		}
 	}
 }
@@ -443,9 +479,11 @@ int main(void)
 	char kit[600], payloads[600], kernel[700], initrd[700], err[8192], ready[512];
 	struct samples s[CFG_COUNT] = { 0 };
 	long iters[OP_COUNT];
-	double ns[OP_COUNT], t_start = now_s(), t_boot;
+	double ns[OP_COUNT], t_boot;
 	struct rw_vm_config cfg;
+	char *out;
 
+	t_start = now_s();
 	if (!top || !*top)
 		top = ".";
 	if (kit_env && *kit_env)
@@ -498,6 +536,7 @@ int main(void)
 			if (with_kmod)
 				kmod_load();
 			run_microbench(iters, ns);
+			/* Run r of each config is round r: paired_ratio() relies on it. */
 			record(&s[with_kmod ? CFG_KMOD : CFG_BASE], ns);
 			if (with_kmod)
 				kmod_unload();
@@ -512,9 +551,15 @@ int main(void)
 		run_microbench(iters, ns);
 		record(&s[CFG_BPF], ns);
 	}
+	out = guest(30, "wc -l < /run/ringwatch/agent-events.log");
+	printf("agent event log after the BPF runs: %ld lines (setuid changes are reported "
+	       "events: the agent, on the same vCPU, handles each)\n", strtol(out, NULL, 10));
+	free(out);
 
 	printf("medians of %d runs (baseline: %d runs, module not loaded, agent not started); "
-	       "noise = slowest/fastest baseline run - 1\n", ROUNDS, s[CFG_BASE].n);
+	       "module ratio = median of per-round ratios (A/B paired), BPF ratio = median/median; "
+	       "(best) = fastest/fastest; noise = slowest/fastest baseline run - 1\n",
+	       ROUNDS, s[CFG_BASE].n);
 	print_results(s);
 	printf("BPF LSM: exec-deny list of %d SHA-256 entries (exec of a listed binary refused); "
 	       "programs stay attached once loaded, so the BPF runs come after every baseline run\n",
