@@ -340,14 +340,23 @@ static void agent_start(void)
 {
 	char *out;
 
+	char needle[64];
+	const char *p;
+
+	/* Control: without the programs the listed binary runs. */
+	guest_ok(30, "/usr/bin/rw_denied >/dev/null");
 	guest_ok(60, "/usr/share/rw-bench/start-agent >/dev/null 2>&1 </dev/null");
 	/* The policy file is applied before "ready"; the health line counts it. */
 	out = guest(30, "grep -o '\"exec_deny\":[0-9]*' /run/ringwatch/agent-events.log | tail -n 1; "
-			"grep -c '\"policy-error\"' /run/ringwatch/agent-events.log || true");
-	if (!strstr(out, "\"exec_deny\":" "10000"))
-		die("agent did not report %d exec-deny entries:\n%s", EXEC_DENY_ENTRIES, out);
+			"echo policy_errors=$(grep -c '\"policy-error\"' "
+			"/run/ringwatch/agent-events.log)");
+	snprintf(needle, sizeof(needle), "\"exec_deny\":%d\n", EXEC_DENY_ENTRIES);
+	p = strstr(out, needle);
+	if (!p || !strstr(out, "policy_errors=0\n"))
+		die("agent did not apply the %d exec-deny entries cleanly:\n%s", EXEC_DENY_ENTRIES,
+		    out);
 	free(out);
-	out = guest(30, "if /usr/bin/rw_denied; then echo ran; else echo refused; fi");
+	out = guest(30, "if /usr/bin/rw_denied >/dev/null; then echo ran; else echo refused; fi");
 	if (!strstr(out, "refused"))
 		die("exec of a denied binary was not refused (programs not enforcing?):\n%s", out);
 	free(out);
