@@ -25,7 +25,10 @@
  * slows a run down.  Targets of the issues (module: < 3% on exec and fork,
  * < 5% on open; BPF: < 3% on exec) are checked on the median ratio.  The
  * baseline's own spread (slowest/fastest of its runs) is the noise floor.
- * The whole run is bounded (DEADLINE_S, each guest command timed out).  Under TCG
+ * The whole run is bounded (DEADLINE_S, each guest command timed out).
+ * Under TCG the guest runs with -icount shift=0 (guest time = emulated
+ * instructions, so host load does not move the numbers; RW_BENCH_NO_ICOUNT=1
+ * for wall-clock TCG); the output says which clock was used.  Under TCG
  * the numbers are those of an emulated CPU and the output says so.
  * Exits 1 on any error (guest, payload, module or agent misbehaving); a
  * missed target is reported, not an error (see docs/guest-kmod.md).
