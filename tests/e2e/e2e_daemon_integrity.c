@@ -10,8 +10,17 @@
  *     the violation with its address (slide + link address) and symbol.
  *  2. A guest doing legitimate self-patching in a loop from rc.d (tracepoints
  *     on/off, the function tracer on/off over ~100 functions, a module
- *     loaded/unloaded, kprobes added/removed) stays `ok` the whole time: the
- *     hooks appear as info events, each site once.
+ *     loaded/unloaded, kprobes added/removed, a BPF fentry program attached
+ *     and detached by the rw_bpfhook payload) stays `ok` the whole time: the
+ *     hooks appear as info events, each site once, the BPF attach among them
+ *     (hrtimer_nanosleep -> BPF trampoline).
+ *  3. A guest with ringwatch.ko loaded (per-CPU reports every 500 ms): the
+ *     msr check is `ok` from source guest-report; then rwtest_tamper.ko
+ *     (action=lstar) points LSTAR of every CPU at a trampoline in its own
+ *     text.  The msr check alerts within two intervals of the module's load,
+ *     naming LSTAR, the expected entry_SYSCALL_64, the module the new value
+ *     lies in and the source that vouched (guest-report); no other check
+ *     alerts.  rmmod restores LSTAR and msr is `ok` again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -339,6 +348,13 @@ static void test_tampered_guest_alert_other_ok(void **state)
 	free(out);
 }
 
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
 #define LEGIT_ROUNDS 3
 
 static void test_legit_self_patching_stays_ok(void **state)
@@ -357,6 +373,9 @@ static void test_legit_self_patching_stays_ok(void **state)
 		"    echo 'vfs_* do_sys_* ksys_*' > $tr/set_ftrace_filter\n"
 		"    echo function > $tr/current_tracer; sleep 3\n"
 		"    echo nop > $tr/current_tracer; echo > $tr/set_ftrace_filter; sleep 2\n"
+		"    # a BPF fentry program attached, held 3 s, detached; if it fails the\n"
+		"    # rounds stop, and the host never sees the module loads below\n"
+		"    /root/rw_bpfhook 3000 || exit 1\n"
 		"    insmod /root/rwtest_tamper.ko action=none; sleep 2\n"
 		"    rmmod rwtest_tamper; sleep 2\n"
 		"    echo 'p:rwprobe_a do_sys_openat2' > $tr/kprobe_events\n"
@@ -368,12 +387,18 @@ static void test_legit_self_patching_stays_ok(void **state)
 		"  insmod /root/rwtest_tamper.ko action=none\n"
 		"  echo RWTEST-LEGIT-DONE\n"
 		") </dev/null >/dev/console 2>&1 &\n";
-	size_t loads = 0, hook_sites = 0, i, j;
+	size_t loads = 0, hook_sites = 0, bpf_hooks = 0, i, j;
 	json_t *events, *ev, *f, *list;
+	char bpf[700], cmd[1600];
 	bool done = false;
 
 	(void)state;
 	make_overlay("legit", script, overlay, sizeof(overlay));
+	snprintf(bpf, sizeof(bpf), "%s/bin/rw_bpfhook", env.payloads);
+	if (access(bpf, X_OK))
+		fail_msg("BPF payload missing: %s (run scripts/build-payloads)", bpf);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/root/'", bpf, overlay);
+	assert_int_equal(system(cmd), 0);
 	launch("dinteg-legit", overlay);
 	for (int t = 0; t < 240 && !done; t++) {
 		int rc = rw(&out, "list --json");
@@ -417,7 +442,15 @@ static void test_legit_self_patching_stays_ok(void **state)
 		if (!strcmp(check, "ktext"))
 			hook_sites += (size_t)json_integer_value(
 				json_object_get(json_object_get(ev, "detail"), "new_hook_sites"));
+		/* the BPF attach: an accepted hook, not a violation */
+		json_array_foreach(json_object_get(json_object_get(ev, "detail"), "sites"), j, f)
+			if (!strcmp(check, "ktext") &&
+			    !strcmp(jstr(f, "symbol"), "hrtimer_nanosleep+0x0") &&
+			    strstr(jstr(f, "detail"), "BPF trampoline") && bpf_hooks++ == 0)
+				printf("   BPF hook: %s\n", json_dumps(f, JSON_COMPACT));
 	}
+	if (!bpf_hooks)
+		fail_msg("the BPF fentry attach was not reported as a hook at hrtimer_nanosleep");
 	printf("   %zu module loads, %zu hook sites reported (each once), %zu events\n", loads,
 	       hook_sites, json_array_size(events));
 	/* The function tracer (filtered: unfiltered, every function traced livelocks a
@@ -452,13 +485,6 @@ static const char lstar_script[] =
 	"  sleep " STR(LSTAR_HOLD_S) "\n"
 	"  rmmod rwtest_tamper && echo RWTEST-LSTAR-RESTORED\n"
 	") </dev/null >/dev/console 2>&1 &\n";
-
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
-}
 
 /* The msr entry of `ringwatch status VM --json` (new reference). */
 static json_t *msr_check(const char *vm)
