@@ -276,33 +276,66 @@ int rw_integrity_check_cr(struct rw_integrity *vm, const struct rw_kview *kv, rw
 	return 0;
 }
 
-/* Name of the syscall whose handler is at @target: the __x64_sys_NAME symbol
- * at that address (aliases such as __do_sys_NAME share it); "#nr" if none. */
-static int syscall_name(const struct rw_integrity *vm, uint64_t target, unsigned nr, char *out,
-			size_t len)
+/*
+ * The syscall whose entry point symbol @k is: the kernel defines each handler
+ * as __x64_sys_NAME and puts aliases at the same address (__do_sys_NAME,
+ * __se_sys_NAME, __ia32_sys_NAME; the symbol table lists whichever sorts
+ * first).  Fills NAME and returns 1 when __x64_sys_NAME sits at k's address.
+ */
+static int syscall_of_symbol(const struct vmi_ksyms *syms, const struct vmi_ksym *k, char *out,
+			     size_t len)
 {
 	static const char *prefixes[] = { "__x64_sys_", "__do_sys_", "__se_sys_", "__ia32_sys_",
 					   "sys_" };
-	const struct vmi_ksyms *syms = vm->b->prof.syms;
-	uint64_t off, a;
-	const struct vmi_ksym *k = vmi_ksyms_find(syms, target - vm->slide, 0, &off);
+	uint64_t a;
 
-	if (k && !off) {
-		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-			size_t pl = strlen(prefixes[i]);
-			char x64[VMI_KSYM_NAME_MAX];
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t pl = strlen(prefixes[i]);
+		char x64[VMI_KSYM_NAME_MAX + 16];
 
-			if (strncmp(k->name, prefixes[i], pl))
-				continue;
-			snprintf(x64, sizeof(x64), "__x64_sys_%s", k->name + pl);
-			if (!vmi_ksyms_addr(syms, x64, &a) && a == k->addr) {
-				snprintf(out, len, "%s", k->name + pl);
-				return 1;
-			}
+		if (strncmp(k->name, prefixes[i], pl))
+			continue;
+		snprintf(x64, sizeof(x64), "__x64_sys_%s", k->name + pl);
+		if (!vmi_ksyms_addr(syms, x64, &a) && a == k->addr) {
+			snprintf(out, len, "%s", k->name + pl);
+			return 1;
 		}
 	}
+	return 0;
+}
+
+/* Name of the syscall whose handler is at @target (its entry exactly); "#nr"
+ * if none. */
+static int syscall_name(const struct rw_integrity *vm, uint64_t target, unsigned nr, char *out,
+			size_t len)
+{
+	uint64_t off;
+	const struct vmi_ksym *k = vmi_ksyms_find(vm->b->prof.syms, target - vm->slide, 0, &off);
+
+	if (k && !off && syscall_of_symbol(vm->b->prof.syms, k, out, len))
+		return 1;
 	snprintf(out, len, "#%u", nr);
 	return 0;
+}
+
+/* symbol+offset of a syscall table value: inside a syscall handler named by
+ * its __x64_sys_NAME symbol (not whichever alias sorts first), else as any
+ * address (kernel symbol, module, bare address). */
+static void syscall_where(const struct rw_integrity *vm, const struct rw_kview *kv,
+			  uint64_t addr, char *out, size_t len)
+{
+	const struct rw_kprofile *p = &vm->b->prof;
+	uint64_t link = addr - vm->slide, off;
+	const struct vmi_ksym *k;
+	char name[128];
+
+	if (link >= p->text_start && link < p->text_end &&
+	    (k = vmi_ksyms_find(p->syms, link, 0, &off)) && off < (1u << 20) &&
+	    syscall_of_symbol(p->syms, k, name, sizeof(name))) {
+		snprintf(out, len, "__x64_sys_%.100s+0x%llx", name, (unsigned long long)off);
+		return;
+	}
+	integ_where(vm, kv, addr, out, len);
 }
 
 int rw_integrity_check_syscalls(struct rw_integrity *vm, const struct rw_kview *kv,
@@ -325,19 +358,23 @@ int rw_integrity_check_syscalls(struct rw_integrity *vm, const struct rw_kview *
 		return 0;
 	}
 	for (unsigned n = 0; n < vm->nsyscalls; n++) {
-		char name[96], was[160], now[96];
+		char name[96], was[160], to[160], now[96], what[128];
 
 		if (cur[n] == vm->syscalls[n])
 			continue;
 		syscall_name(vm, vm->syscalls[n], n, name, sizeof(name));
-		integ_where(vm, kv, vm->syscalls[n], was, sizeof(was));
-		if (!syscall_name(vm, cur[n], n, now, sizeof(now)))
-			snprintf(now, sizeof(now), "no syscall handler");
+		syscall_where(vm, kv, vm->syscalls[n], was, sizeof(was));
+		syscall_where(vm, kv, cur[n], to, sizeof(to));
+		if (syscall_name(vm, cur[n], n, now, sizeof(now)))
+			snprintf(what, sizeof(what), "the handler of syscall %s", now);
+		else if (!in_kernel_text(vm, cur[n]))
+			snprintf(what, sizeof(what), "not a syscall handler, outside kernel text");
+		else
+			snprintf(what, sizeof(what), "not a syscall handler");
 		integ_finding(&f, RW_CHECK_SYSCALL, RW_SEV_VIOLATION, -1, cur[n],
-			      "syscall %u (%s) repointed: %s -> 0x%llx (%s)%s", n, name, was,
-			      (unsigned long long)cur[n], now,
-			      in_kernel_text(vm, cur[n]) ? "" : ", outside kernel text");
-		integ_where(vm, kv, cur[n], f.where, sizeof(f.where));
+			      "syscall %u (%s) repointed: %s -> %s = 0x%llx (%s)", n, name, was,
+			      to, (unsigned long long)cur[n], what);
+		snprintf(f.where, sizeof(f.where), "%s", to);
 		f.nbytes = 8;
 		memcpy(f.old_bytes, &vm->syscalls[n], 8);
 		memcpy(f.new_bytes, &cur[n], 8);

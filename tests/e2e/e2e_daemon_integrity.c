@@ -10,8 +10,17 @@
  *     the violation with its address (slide + link address) and symbol.
  *  2. A guest doing legitimate self-patching in a loop from rc.d (tracepoints
  *     on/off, the function tracer on/off over ~100 functions, a module
- *     loaded/unloaded, kprobes added/removed) stays `ok` the whole time: the
- *     hooks appear as info events, each site once.
+ *     loaded/unloaded, kprobes added/removed, a BPF fentry program attached
+ *     and detached by the rw_bpfhook payload) stays `ok` the whole time: the
+ *     hooks appear as info events, each site once, the BPF attach among them
+ *     (hrtimer_nanosleep -> BPF trampoline).
+ *  3. A guest with ringwatch.ko loaded (per-CPU reports every 500 ms): the
+ *     msr check is `ok` from source guest-report; then rwtest_tamper.ko
+ *     (action=lstar) points LSTAR of every CPU at a trampoline in its own
+ *     text.  The msr check alerts within two intervals of the module's load,
+ *     naming LSTAR, the expected entry_SYSCALL_64, the module the new value
+ *     lies in and the source that vouched (guest-report); no other check
+ *     alerts.  rmmod restores LSTAR and msr is `ok` again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -339,6 +348,13 @@ static void test_tampered_guest_alert_other_ok(void **state)
 	free(out);
 }
 
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
 #define LEGIT_ROUNDS 3
 
 static void test_legit_self_patching_stays_ok(void **state)
@@ -357,6 +373,9 @@ static void test_legit_self_patching_stays_ok(void **state)
 		"    echo 'vfs_* do_sys_* ksys_*' > $tr/set_ftrace_filter\n"
 		"    echo function > $tr/current_tracer; sleep 3\n"
 		"    echo nop > $tr/current_tracer; echo > $tr/set_ftrace_filter; sleep 2\n"
+		"    # a BPF fentry program attached, held 3 s, detached; if it fails the\n"
+		"    # rounds stop, and the host never sees the module loads below\n"
+		"    /root/rw_bpfhook 3000 || exit 1\n"
 		"    insmod /root/rwtest_tamper.ko action=none; sleep 2\n"
 		"    rmmod rwtest_tamper; sleep 2\n"
 		"    echo 'p:rwprobe_a do_sys_openat2' > $tr/kprobe_events\n"
@@ -368,12 +387,18 @@ static void test_legit_self_patching_stays_ok(void **state)
 		"  insmod /root/rwtest_tamper.ko action=none\n"
 		"  echo RWTEST-LEGIT-DONE\n"
 		") </dev/null >/dev/console 2>&1 &\n";
-	size_t loads = 0, hook_sites = 0, i, j;
+	size_t loads = 0, hook_sites = 0, bpf_hooks = 0, i, j;
 	json_t *events, *ev, *f, *list;
+	char bpf[700], cmd[1600];
 	bool done = false;
 
 	(void)state;
 	make_overlay("legit", script, overlay, sizeof(overlay));
+	snprintf(bpf, sizeof(bpf), "%s/bin/rw_bpfhook", env.payloads);
+	if (access(bpf, X_OK))
+		fail_msg("BPF payload missing: %s (run scripts/build-payloads)", bpf);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/root/'", bpf, overlay);
+	assert_int_equal(system(cmd), 0);
 	launch("dinteg-legit", overlay);
 	for (int t = 0; t < 240 && !done; t++) {
 		int rc = rw(&out, "list --json");
@@ -417,7 +442,15 @@ static void test_legit_self_patching_stays_ok(void **state)
 		if (!strcmp(check, "ktext"))
 			hook_sites += (size_t)json_integer_value(
 				json_object_get(json_object_get(ev, "detail"), "new_hook_sites"));
+		/* the BPF attach: an accepted hook, not a violation */
+		json_array_foreach(json_object_get(json_object_get(ev, "detail"), "sites"), j, f)
+			if (!strcmp(check, "ktext") &&
+			    !strcmp(jstr(f, "symbol"), "hrtimer_nanosleep+0x0") &&
+			    strstr(jstr(f, "detail"), "BPF trampoline") && bpf_hooks++ == 0)
+				printf("   BPF hook: %s\n", json_dumps(f, JSON_COMPACT));
 	}
+	if (!bpf_hooks)
+		fail_msg("the BPF fentry attach was not reported as a hook at hrtimer_nanosleep");
 	printf("   %zu module loads, %zu hook sites reported (each once), %zu events\n", loads,
 	       hook_sites, json_array_size(events));
 	/* The function tracer (filtered: unfiltered, every function traced livelocks a
@@ -432,11 +465,181 @@ static void test_legit_self_patching_stays_ok(void **state)
 	free(out);
 }
 
+#define LSTAR_VM "dinteg-lstar"
+#define LSTAR_DELAY_S 40	/* after boot: msr is ok from guest reports by then */
+#define LSTAR_HOLD_S 12
+#define INTERVAL_MS 1000	/* ringwatch.conf above */
+#define SLACK_MS 3000		/* report latency, confirmation passes, bookkeeping */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const char lstar_script[] =
+	"#!/bin/sh\n"
+	"# the guest module reports every CPU's MSRs every 500 ms; later LSTAR is\n"
+	"# pointed at rwtest_tamper's trampoline, held, and restored by rmmod\n"
+	"insmod /root/ringwatch.ko cpu_interval_ms=500 && echo RWTEST-RINGWATCH-LOADED >/dev/console\n"
+	"(\n"
+	"  sleep " STR(LSTAR_DELAY_S) "\n"
+	"  insmod /root/rwtest_tamper.ko action=lstar && echo RWTEST-LSTAR-SET\n"
+	"  dmesg | grep rwtest_tamper\n"
+	"  sleep " STR(LSTAR_HOLD_S) "\n"
+	"  rmmod rwtest_tamper && echo RWTEST-LSTAR-RESTORED\n"
+	") </dev/null >/dev/console 2>&1 &\n";
+
+/* The msr entry of `ringwatch status VM --json` (new reference). */
+static json_t *msr_check(const char *vm)
+{
+	json_t *st = rw_json(-1, "status %s --json", vm), *c, *found = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "checks"), i, c)
+		if (!strcmp(jstr(c, "check"), "msr"))
+			found = json_incref(c);
+	json_decref(st);
+	if (!found)
+		fail_msg("status %s --json has no msr check", vm);
+	return found;
+}
+
+/* time_ms of the first modules info event saying rwtest_tamper loaded; 0 if none. */
+static int64_t tamper_loaded_at(json_t *events)
+{
+	size_t i, j;
+	json_t *ev, *f;
+
+	json_array_foreach(events, i, ev) {
+		if (strcmp(jstr(ev, "check"), "modules"))
+			continue;
+		json_array_foreach(json_object_get(json_object_get(ev, "detail"), "findings"), j, f)
+			if (strstr(jstr(f, "detail"), "module rwtest_tamper loaded"))
+				return json_integer_value(json_object_get(ev, "time_ms"));
+	}
+	return 0;
+}
+
+/* The first msr alert finding naming LSTAR (its event's time_ms in *when);
+ * an alert from any other check fails the test. */
+static json_t *lstar_alert(json_t *events, int64_t *when)
+{
+	size_t i, j;
+	json_t *ev, *f;
+
+	json_array_foreach(events, i, ev) {
+		if (strcmp(jstr(ev, "severity"), "alert"))
+			continue;
+		if (strcmp(jstr(ev, "check"), "msr"))
+			fail_msg("alert from check %s: %s", jstr(ev, "check"),
+				 json_dumps(json_object_get(ev, "detail"), 0));
+		json_array_foreach(json_object_get(json_object_get(ev, "detail"), "findings"), j, f)
+			if (!strncmp(jstr(f, "detail"), "LSTAR = ", 8)) {
+				*when = json_integer_value(json_object_get(ev, "time_ms"));
+				return f;
+			}
+	}
+	return NULL;
+}
+
+static void test_lstar_redirect_detected_from_guest_reports(void **state)
+{
+	char overlay[300], ko[700], cmd[2000], *out;
+	const int64_t bound = 2 * INTERVAL_MS + SLACK_MS;
+	int64_t loaded = 0, alerted = 0, lag;
+	json_t *msr = NULL, *events, *f, *st;
+	int waited;
+
+	(void)state;
+	make_overlay("lstar", lstar_script, overlay, sizeof(overlay));
+	snprintf(ko, sizeof(ko), "%s/kmod/ringwatch.ko", env.payloads);
+	if (access(ko, R_OK))
+		fail_msg("guest module missing: %s (run scripts/build-payloads)", ko);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/root/'", ko, overlay);
+	assert_int_equal(system(cmd), 0);
+	launch(LSTAR_VM, overlay);
+
+	/* Before: msr ok, vouched for by the verified guest module. */
+	for (waited = 0; waited < LSTAR_DELAY_S + 60; waited++) {
+		json_decref(msr);
+		msr = msr_check(LSTAR_VM);
+		if (!strcmp(jstr(msr, "result"), "ok") || !strcmp(jstr(msr, "result"), "alert"))
+			break;
+		sleep(1);
+	}
+	printf("   msr after %d s: %s (%s): %s\n", waited, jstr(msr, "result"), jstr(msr, "source"),
+	       jstr(msr, "summary"));
+	assert_string_equal(jstr(msr, "result"), "ok");
+	assert_string_equal(jstr(msr, "source"), "guest-report");
+
+	/* LSTAR redirected: msr alerts, from the guest's report. */
+	for (waited = 0; waited < LSTAR_DELAY_S + 90; waited++) {
+		json_decref(msr);
+		msr = msr_check(LSTAR_VM);
+		if (strcmp(jstr(msr, "result"), "ok"))
+			break;
+		sleep(1);
+	}
+	printf("   msr after %d more s: %s (%s): %s\n", waited, jstr(msr, "result"),
+	       jstr(msr, "source"), jstr(msr, "summary"));
+	if (strcmp(jstr(msr, "result"), "alert"))
+		fail_msg("msr did not alert on the LSTAR write (result %s: %s); the guest's "
+			 "console says whether insmod action=lstar ran (it refuses under PTI)",
+			 jstr(msr, "result"), jstr(msr, "summary"));
+	assert_string_equal(jstr(msr, "source"), "guest-report");
+	assert_non_null(strstr(jstr(msr, "summary"), "LSTAR"));
+	json_decref(msr);
+	msr = NULL;
+
+	events = rw_json(1, "events " LSTAR_VM " --json --limit 100000");
+	loaded = tamper_loaded_at(events);
+	f = lstar_alert(events, &alerted);
+	if (!loaded || !f)
+		fail_msg("want a 'rwtest_tamper loaded' modules event (%lld) and an msr alert naming "
+			 "LSTAR (%s)", (long long)loaded, f ? "found" : "none");
+	lag = alerted - loaded;
+	printf("   msr alert %+.1f s from the module's load: %s\n", lag / 1000.0,
+	       json_dumps(f, JSON_COMPACT));
+	if (lag > bound || lag < -bound)
+		fail_msg("LSTAR alerted %+.1f s from the load of rwtest_tamper; bound %.1f s",
+			 lag / 1000.0, bound / 1000.0);
+	assert_string_equal(jstr(f, "severity"), "violation");
+	assert_non_null(strstr(jstr(f, "detail"), "expected entry_SYSCALL_64"));
+	assert_non_null(strstr(jstr(f, "detail"), "(source guest-report)"));
+	if (!strstr(jstr(f, "symbol"), "[module rwtest_tamper]"))
+		fail_msg("the new LSTAR is not placed in rwtest_tamper: %s", jstr(f, "symbol"));
+	json_decref(events);
+
+	/* Restored by rmmod: msr ok again, and it was the only failing check. */
+	for (waited = 0; waited < LSTAR_HOLD_S + 60; waited++) {
+		msr = msr_check(LSTAR_VM);
+		if (!strcmp(jstr(msr, "result"), "ok"))
+			break;
+		json_decref(msr);
+		msr = NULL;
+		sleep(1);
+	}
+	if (!msr)
+		fail_msg("msr not ok again after rmmod restored LSTAR");
+	printf("   msr after the restore (%d s): %s (%s)\n", waited, jstr(msr, "result"),
+	       jstr(msr, "source"));
+	assert_string_equal(jstr(msr, "source"), "guest-report");
+	json_decref(msr);
+	st = rw_json(-1, "status " LSTAR_VM " --json");
+	if (json_array_size(json_object_get(st, "failing")))
+		fail_msg("still failing after LSTAR was restored: %s",
+			 json_dumps(json_object_get(st, "failing"), 0));
+	json_decref(st);
+	events = rw_json(-1, "events " LSTAR_VM " --json --limit 100000");
+	lstar_alert(events, &alerted);	/* no other check alerted meanwhile */
+	json_decref(events);
+	assert_int_equal(rw(&out, "destroy " LSTAR_VM), 0);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tampered_guest_alert_other_ok),
 		cmocka_unit_test(test_legit_self_patching_stays_ok),
+		cmocka_unit_test(test_lstar_redirect_detected_from_guest_reports),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,12 +3,13 @@
  * Integrity engine against a real guest (KASLR off, slide 0): each tampering
  * action of the rwtest_tamper module is found by a pass with the right check
  * named, and undoing it clears the finding; then legitimate self-patching
- * (tracepoints, function tracer, module load/unload, kprobes) repeated
- * several times raises no violation.
+ * (tracepoints, function tracer, module load/unload, kprobes, a BPF fentry
+ * program attached and detached by the rw_bpfhook payload) repeated several
+ * times raises no violation; the BPF attach is seen as an accepted hook.
  *
- * Not covered here: MSR tampering (under TCG the host cannot read MSRs and
- * no guest reporter exists yet), module hiding and module text changes (need
- * the module walker of vmi/linux.h), BPF attach (no bpftool in the guest).
+ * Not covered here: MSR tampering (needs the guest module's reports through
+ * the daemon: e2e_daemon_integrity), module hiding and module text changes
+ * (e2e_daemon_modules).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -267,19 +268,73 @@ static void tamper(struct guest *g, const char *args, enum rw_integ_check check,
 
 static void boot(struct guest *g)
 {
-	char overlay[128], ko[700], cmd[1600];
+	char overlay[128], ko[700], bpf[700], cmd[1800];
 	struct rw_test_boot opts = { .name = "integrity", .cpus = NCPUS, .no_kaslr = true };
 
 	snprintf(ko, sizeof(ko), "%s/kmod/rwtest_tamper.ko", env.payloads);
 	if (access(ko, R_OK))
 		fail_msg("test module missing: %s (run make payloads)", ko);
+	snprintf(bpf, sizeof(bpf), "%s/bin/rw_bpfhook", env.payloads);
+	if (access(bpf, X_OK))
+		fail_msg("BPF payload missing: %s (run scripts/build-payloads)", bpf);
 	rw_test_mkdtemp(overlay, sizeof(overlay), "integ");
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/root' && cp '%s' '%s/root/'", overlay, ko,
-		 overlay);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/root' && cp '%s' '%s' '%s/root/'", overlay, ko,
+		 bpf, overlay);
 	assert_int_equal(system(cmd), 0);
 	opts.overlay_dir = overlay;
 	rw_test_boot(&env, &opts, &g->vm, NULL, 0);
 	rw_test_rmtree(overlay);
+}
+
+/* A ktext hook finding at @sym+0x0 (an accepted patch that redirects code). */
+static const struct rw_finding *hook_at(const struct sink *s, const char *sym)
+{
+	size_t n = strlen(sym);
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->f[i].check == RW_CHECK_KTEXT && s->f[i].sev == RW_SEV_HOOK &&
+		    !strncmp(s->f[i].where, sym, n) && !strcmp(s->f[i].where + n, "+0x0"))
+			return &s->f[i];
+	return NULL;
+}
+
+/*
+ * A BPF fentry program attached (the ftrace site of hrtimer_nanosleep now
+ * CALLs a BPF trampoline), held, detached: the pass while attached accepts
+ * the site as a hook, no violation at any time, and the payload's own output
+ * proves it attached and ran.
+ */
+static void bpf_attach_detach(struct guest *g)
+{
+	struct rw_pass_stats st;
+	const struct rw_finding *h;
+	struct sink *s;
+	char *out;
+
+	run(g, "(/root/rw_bpfhook 4000 >/tmp/bpfhook.out 2>&1; echo rc=$? >>/tmp/bpfhook.out) "
+	       "</dev/null >/dev/null 2>&1 & "
+	       "for i in $(seq 100); do grep -q attached /tmp/bpfhook.out 2>/dev/null && break; "
+	       "sleep 0.1; done");
+	s = pass(g, &st);
+	if (violations(s))
+		fail_msg("violation with a BPF fentry program attached");
+	h = hook_at(s, "hrtimer_nanosleep");
+	if (!h) {
+		out = guest(g, "cat /tmp/bpfhook.out");
+		fail_msg("BPF program attached but no accepted hook at hrtimer_nanosleep "
+			 "(payload said: %s)", out);
+	}
+	if (h)
+		print_finding(h);
+	free(s);
+	out = guest(g, "for i in $(seq 200); do grep -q rc= /tmp/bpfhook.out && break; sleep 0.1; "
+		       "done; cat /tmp/bpfhook.out");
+	printf("   %s", out);
+	if (!strstr(out, "rw_bpfhook: attached fentry/hrtimer_nanosleep prog_id=") ||
+	    !strstr(out, "rw_bpfhook: detached after") || !strstr(out, "rc=0"))
+		fail_msg("rw_bpfhook did not attach, run and detach:\n%s", out);
+	free(out);
+	expect_clean(g, "after detaching the BPF program");
 }
 
 static void test_tamper_detected_and_legit_patching_quiet(void **state)
@@ -362,6 +417,8 @@ static void test_tamper_detected_and_legit_patching_quiet(void **state)
 		free(out);
 		run(g, "echo 0 > %s/events/kprobes/enable && echo > %s/kprobe_events", tr, tr);
 		expect_clean(g, "after removing the kprobes");
+		/* a BPF program attached and detached */
+		bpf_attach_detach(g);
 	}
 	printf("   overlay pages now: %zu, private bytes %zu\n",
 	       rw_integrity_overlay_pages(g->integ), rw_integrity_private_bytes(g->integ));

@@ -56,6 +56,8 @@ static const char sysmap[] =
 	"ffffffff81000200 T ftrace_stub\n"
 	"ffffffff81001000 T func_b\n"
 	"ffffffff81001100 T __x64_sys_read\n"
+	"ffffffff81001200 t __do_sys_write\n"	/* aliases of the handler, as in 6.1 */
+	"ffffffff81001200 T __ia32_sys_write\n"
 	"ffffffff81001200 T __x64_sys_write\n"
 	"ffffffff81001300 T evil\n"
 	"ffffffff81002000 T __SCT__foo\n"
@@ -576,6 +578,55 @@ static void test_rodata_and_syscalls(void **state)
 	expect_clean(f);
 }
 
+/* A repointed syscall is named by the syscall, and both ends by the handler's
+ * __x64_sys_ symbol, not by an alias that sorts first (__do_sys_...). */
+static void test_syscall_names(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	const struct rw_finding *v;
+	uint64_t off;
+	const struct vmi_ksym *k = vmi_ksyms_find(f->im->syms, SYS_WRITE, 0, &off);
+
+	/* the premise: a plain lookup names the alias */
+	assert_non_null(k);
+	assert_string_equal(k->name, "__do_sys_write");
+	/* read -> write's handler */
+	put_u64(host(f->g, SYSCALL_TABLE), SYS_WRITE);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_SYSCALL, RW_SEV_VIOLATION), 1);
+	v = first(&s, RW_SEV_VIOLATION);
+	assert_int_equal(v->addr, SYS_WRITE);
+	assert_string_equal(v->where, "__x64_sys_write+0x0");
+	assert_non_null(strstr(v->detail, "syscall 0 (read) repointed: __x64_sys_read+0x0 -> "
+					  "__x64_sys_write+0x0 = 0xffffffff81001200 "
+					  "(the handler of syscall write)"));
+	/* inside a handler, not its entry: not a handler, still named by __x64_sys_ */
+	put_u64(host(f->g, SYSCALL_TABLE), SYS_WRITE + 0x10);
+	run_pass(f, &s, &st);
+	v = first(&s, RW_SEV_VIOLATION);
+	assert_string_equal(v->where, "__x64_sys_write+0x10");
+	assert_non_null(strstr(v->detail, "(not a syscall handler)"));
+	put_u64(host(f->g, SYSCALL_TABLE), SYS_READ);
+	expect_clean(f);
+	/* write (listed first as __do_sys_write) -> a plain function */
+	put_u64(host(f->g, SYSCALL_TABLE + 8), EVIL);
+	run_pass(f, &s, &st);
+	v = first(&s, RW_SEV_VIOLATION);
+	assert_string_equal(v->where, "evil+0x0");
+	assert_non_null(strstr(v->detail, "syscall 1 (write) repointed: __x64_sys_write+0x0 -> "
+					  "evil+0x0"));
+	/* -> module-area code */
+	put_u64(host(f->g, SYSCALL_TABLE + 8), MOD_X);
+	run_pass(f, &s, &st);
+	v = first(&s, RW_SEV_VIOLATION);
+	assert_non_null(strstr(v->where, "[module area"));
+	assert_non_null(strstr(v->detail, "not a syscall handler, outside kernel text"));
+	put_u64(host(f->g, SYSCALL_TABLE + 8), SYS_WRITE);
+	expect_clean(f);
+}
+
 static void test_idt_cr_msr(void **state)
 {
 	struct fixture *f = *state;
@@ -800,6 +851,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_static_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kprobes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rodata_and_syscalls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syscall_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idt_cr_msr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_build_and_slide, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),

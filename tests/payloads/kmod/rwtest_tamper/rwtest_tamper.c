@@ -13,6 +13,11 @@
  *   action=idt     value=N         copy IDT gate 0 over gate N (default 1)
  *   action=cr0wp                   keep CR0.WP cleared on CPU 0 until unload
  *   action=smep                    keep CR4.SMEP cleared on CPU 0 until unload
+ *   action=lstar                   point MSR_LSTAR of every CPU at a trampoline
+ *                                  in this module's text that jumps on to the
+ *                                  original entry; unload (rmmod) is the
+ *                                  restoring action: it writes the original
+ *                                  value back on every CPU first
  *   action=none                    nothing: an ordinary module load/unload
  *
  * Acting on the module itself, [delay=S] seconds after it went live (default
@@ -35,9 +40,13 @@
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/smp.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
+#include <asm/cpufeature.h>
 #include <asm/desc.h>
+#include <asm/msr.h>
+#include <asm/nospec-branch.h>
 #include <asm/set_memory.h>
 
 static char *action = "none";
@@ -127,6 +136,68 @@ static int start_holder(bool cr4)
 	kthread_bind(holder, 0);
 	wake_up_process(holder);
 	return 0;
+}
+
+/*
+ * action=lstar.  The new LSTAR must keep every CPU working: it is a
+ * trampoline in this module's text, "jmp *rwtest_lstar_orig(%rip)", which
+ * touches neither the stack (still the user's at that point) nor GS (swapgs
+ * is the original entry's first instruction) and only reads module data.
+ * A CPU enters it with interrupts masked (SFMASK clears IF), so once the
+ * restoring IPI has run on a CPU no CPU is inside it and the module may go.
+ *
+ * This needs the module's text mapped at syscall entry.  With page table
+ * isolation (PTI) the CPU enters on the user page tables, which map only the
+ * entry text: a module trampoline would fault and kill the guest, and no
+ * other value there would both differ and keep syscalls working.  The
+ * action therefore refuses to run under PTI (-EOPNOTSUPP, logged).  The test
+ * guests (QEMU TCG, -cpu max) report an AMD CPU without the Meltdown bug, so
+ * PTI is off there.
+ */
+static unsigned long rwtest_lstar_orig __used;
+void rwtest_lstar_tramp(void);
+asm(".pushsection .text, \"ax\"\n"
+    ".globl rwtest_lstar_tramp\n"
+    ".type rwtest_lstar_tramp, @function\n"
+    "rwtest_lstar_tramp:\n"
+    ANNOTATE_RETPOLINE_SAFE
+    "jmp *rwtest_lstar_orig(%rip)\n"
+    "int3\n"
+    ".size rwtest_lstar_tramp, . - rwtest_lstar_tramp\n"
+    ".popsection\n");
+
+static bool lstar_set;
+
+static void lstar_write_local(void *v)
+{
+	wrmsrl(MSR_LSTAR, (unsigned long)v);
+}
+
+static int lstar_redirect(void)
+{
+	unsigned long cur;
+
+	if (boot_cpu_has(X86_FEATURE_PTI)) {
+		pr_err("rwtest_tamper: lstar: page table isolation is on, module text is not "
+		       "mapped at syscall entry: refusing\n");
+		return -EOPNOTSUPP;
+	}
+	rdmsrl(MSR_LSTAR, cur);
+	WRITE_ONCE(rwtest_lstar_orig, cur);
+	smp_mb();
+	lstar_set = true;
+	on_each_cpu(lstar_write_local, (void *)rwtest_lstar_tramp, 1);
+	pr_info("rwtest_tamper: lstar done (LSTAR 0x%lx -> %px)\n", cur, rwtest_lstar_tramp);
+	return 0;
+}
+
+static void lstar_restore(void)
+{
+	if (!lstar_set)
+		return;
+	on_each_cpu(lstar_write_local, (void *)rwtest_lstar_orig, 1);
+	lstar_set = false;
+	pr_info("rwtest_tamper: lstar restored (LSTAR 0x%lx)\n", rwtest_lstar_orig);
 }
 
 /*
@@ -221,6 +292,8 @@ static int __init tamper_init(void)
 		return start_holder(false);
 	if (!strcmp(action, "smep"))
 		return start_holder(true);
+	if (!strcmp(action, "lstar"))
+		return lstar_redirect();
 	if (!strcmp(action, "hide_list") || !strcmp(action, "hide_kset") ||
 	    !strcmp(action, "self_text")) {
 		if (rwtest_victim(0) != 0x5a5a)	/* keep the victim referenced */
@@ -234,6 +307,7 @@ static int __init tamper_init(void)
 
 static void __exit tamper_exit(void)
 {
+	lstar_restore();	/* first: the trampoline goes with the module */
 	if (holder)
 		kthread_stop(holder);
 	if (saved_len)
