@@ -338,6 +338,7 @@ static void test_msr_from_guest_and_unload_attempt(void **state)
 #define VM_AGENT "dguard-agent"
 #define ATTACK_AFTER_S 15	/* after the agent is up: the host is attached */
 #define UNHOOK_HOLD_S 8		/* move_mount stays unhooked this long */
+#define AGENT_TOKEN "rw-test-disarm-agent-3c1d"
 
 /*
  * The module goes in before the agent (rc.d 40), so the agent registers at
@@ -351,7 +352,9 @@ static void test_msr_from_guest_and_unload_attempt(void **state)
  *  - once the new agent is up, rwtest_guard.ko action=unhook writes the NOP
  *    back over the trampoline CALL of bpf_lsm_move_mount (the BPF link, its
  *    pin and the program are untouched, so only the module can tell), and
- *    its unload restores the CALL.
+ *    its unload restores the CALL;
+ *  - then the host's token disarms the module: the agent is told (POLLHUP)
+ *    and lets go of its registration, so `rmmod ringwatch` succeeds.
  */
 static const char agent_attack_script[] =
 	"#!/bin/sh\n"
@@ -375,6 +378,12 @@ static const char agent_attack_script[] =
 	"echo RWGUARD-UNHOOKED\n"
 	"  sleep " STR(UNHOOK_HOLD_S) "\n"
 	"  rmmod rwtest_guard && echo RWGUARD-REHOOKED\n"
+	"  sleep 5\n"
+	"  echo " AGENT_TOKEN " > /sys/kernel/security/ringwatch/disarm && echo RWGUARD-DISARMED\n"
+	"  i=0\n"
+	"  until rmmod ringwatch 2>/dev/null || [ $i -ge 50 ]; do sleep 0.2; i=$((i + 1)); done\n"
+	"  grep -q '^ringwatch ' /proc/modules && echo RWGUARD-STILL-LOADED || "
+	"echo RWGUARD-UNLOADED\n"
 	") </dev/null >/dev/console 2>&1 &\n";
 
 static void copy_payload(const char *overlay, const char *src, const char *rel, int mode)
@@ -402,7 +411,8 @@ static void make_agent_overlay(char *out, size_t outlen)
 	snprintf(src, sizeof(src), "%s/rc.d/50-ringwatch-agent", env.payloads);
 	copy_payload(out, src, "etc/ringwatch/rc.d/50-ringwatch-agent", 0755);
 	rw_test_write_file(out, "etc/ringwatch/rc.d/40-rwkmod",
-			   "#!/bin/sh\ninsmod /lib/modules/ringwatch.ko armed=1\n", 0755);
+			   "#!/bin/sh\ninsmod /lib/modules/ringwatch.ko armed=1 disarm_token="
+			   AGENT_TOKEN "\n", 0755);
 	rw_test_write_file(out, "etc/ringwatch/policy",
 			   "# e2e_daemon_guard: the attacker's test module may load\n"
 			   "module-allow rwtest_guard *\n", 0644);
@@ -478,6 +488,30 @@ static long long detail_num(json_t *e, const char *key)
 	return -1;
 }
 
+/* The states of the agent's registration with the module, as it reported
+ * them ({"agent":"kmod","state":...}), in order, space-separated. */
+static char *agent_kmod_states(const char *vm)
+{
+	json_t *all = vm_events(vm), *e;
+	size_t i, len = 0;
+	char *out = calloc(1, 4096);
+
+	assert_non_null(out);
+	json_array_foreach(all, i, e) {
+		json_t *report = json_object_get(json_object_get(e, "detail"), "report");
+
+		if (strcmp(str(e, "source"), "agent") || strcmp(str(report, "agent"), "kmod") ||
+		    !json_object_get(report, "state"))
+			continue;
+		len += (size_t)snprintf(out + len, len < 4000 ? 4096 - len : 0, "%s%s",
+					len ? " " : "", str(report, "state"));
+		if (len >= 4000)
+			break;
+	}
+	json_decref(all);
+	return out;
+}
+
 /* Agent reports (lsm-event, source agent) whose report.event is @name. */
 static size_t agent_guard_reports(const char *vm, const char *name)
 {
@@ -499,6 +533,7 @@ static void test_agent_death_and_partner_detach(void **state)
 	char overlay[300], *out;
 	json_t *evs, *e;
 	long long gap, lost_pid, back_pid;
+	char *states;
 	size_t i;
 	int rc;
 
@@ -569,6 +604,25 @@ static void test_agent_death_and_partner_detach(void **state)
 	json_decref(evs);
 	evs = kmod_events_of(VM_AGENT, "agent_lost");
 	assert_int_equal(json_array_size(evs), 1);
+	json_decref(evs);
+
+	/* Disarmed: the agent let go ("released"), the module could be
+	 * unloaded, and the agent's next retry found no module ("absent").
+	 * Each agent process registered once ("registered" twice). */
+	for (int waited = 0;; waited++) {
+		states = agent_kmod_states(VM_AGENT);
+		if (strstr(states, "absent") || waited >= 90)
+			break;
+		free(states);
+		sleep(1);
+	}
+	printf("   agent's registration states: %s\n", states);
+	/* (a retry in the instant between disarm and rmmod may add a refusal) */
+	assert_true(!strncmp(states, "registered registered released ", 31));
+	assert_true(strlen(states) > 6 && !strcmp(states + strlen(states) - 6, "absent"));
+	free(states);
+	evs = kmod_events_of(VM_AGENT, "agent_lost");
+	assert_int_equal(json_array_size(evs), 1);	/* letting go is no loss */
 	json_decref(evs);
 	rw(NULL, "destroy %s", VM_AGENT);
 }
