@@ -256,7 +256,7 @@ static int rw_agent_release(struct inode *inode, struct file *file)
 			rw_agent.losses++;
 			/* exiting: exit_code is the signal or (status << 8) */
 			rw_report_event(RW_EV_AGENT_LOST,
-					"pid=%d comm=%s exiting=%d exit_code=0x%x by_pid=%d",
+					"pid=%d comm=%s exiting=%d exit_code=0x%x releaser=%d",
 					rw_agent.pid, rw_agent.comm,
 					!!(current->flags & PF_EXITING),
 					current->exit_code, task_tgid_nr(current));
