@@ -358,6 +358,12 @@ static enum rw_severity guard_severity(uint16_t kind)
 	switch (kind) {
 	case RW_GUARD_HOOK_LOST:
 		return RW_SEV_ALERT;	/* blinded: someone removed a hook */
+	case RW_GUARD_AGENT_LOST:
+		return RW_SEV_ALERT;	/* BPF events unforwarded, policy frozen */
+	case RW_GUARD_PARTNER_DETACHED:
+		return RW_SEV_ALERT;	/* an LSM hook no longer runs our program */
+	case RW_GUARD_AGENT_BACK:
+		return RW_SEV_WARNING;	/* back, but there was a gap (detail gap_ms) */
 	case RW_GUARD_UNLOAD_ATTEMPT:
 	case RW_GUARD_DISARMED:
 	case RW_GUARD_DISARM_REFUSED:
@@ -365,7 +371,8 @@ static enum rw_severity guard_severity(uint16_t kind)
 	case RW_GUARD_SHADOW_NOMEM:
 		return RW_SEV_WARNING;
 	default:
-		return RW_SEV_INFO;	/* loaded, hook_restored, tracking_resumed */
+		return RW_SEV_INFO;	/* loaded, hook_restored, tracking_resumed,
+					 * partner_restored */
 	}
 }
 

@@ -150,6 +150,10 @@ const char *rw_proto_guard_kind_name(uint16_t kind)
 	case RW_GUARD_TRACKING_LOST: return "tracking_lost";
 	case RW_GUARD_TRACKING_RESUMED: return "tracking_resumed";
 	case RW_GUARD_SHADOW_NOMEM: return "shadow_nomem";
+	case RW_GUARD_AGENT_LOST: return "agent_lost";
+	case RW_GUARD_AGENT_BACK: return "agent_back";
+	case RW_GUARD_PARTNER_DETACHED: return "partner_detached";
+	case RW_GUARD_PARTNER_RESTORED: return "partner_restored";
 	}
 	return "?";
 }

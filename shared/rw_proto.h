@@ -166,8 +166,12 @@ enum rw_guard_kind {
 	RW_GUARD_TRACKING_LOST = 7,    /* credential tracking suspended */
 	RW_GUARD_TRACKING_RESUMED = 8,
 	RW_GUARD_SHADOW_NOMEM = 9,     /* a task got no credential shadow */
+	RW_GUARD_AGENT_LOST = 10,      /* the registered ringwatch-agent is gone */
+	RW_GUARD_AGENT_BACK = 11,      /* an agent registered again (detail: gap_ms=) */
+	RW_GUARD_PARTNER_DETACHED = 12, /* a BPF LSM hook of the agent's lost its trampoline */
+	RW_GUARD_PARTNER_RESTORED = 13,
 };
-#define RW_GUARD_KIND_MAX 9
+#define RW_GUARD_KIND_MAX 13
 
 enum rw_policy_op {
 	RW_POLICY_ADD = 1,

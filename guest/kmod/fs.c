@@ -6,6 +6,7 @@
  *   request  (w) "cpus" | "scan" | "describe" |
  *                "challenge <32 hex nonce> <hex va> <decimal len>"
  *   disarm   (w) the disarm token
+ *   agent    (rw) ringwatch-agent's registration (agent.c)
  * "request" stands in for host requests (tests, debugging); the host's own
  * come over the channel (chan.c).
  */
@@ -27,6 +28,11 @@
 static struct dentry *rw_dir;
 static struct dentry *rw_files[4];
 
+struct dentry *rw_fs_dir(void)
+{
+	return rw_dir;
+}
+
 static int rw_status_show(struct seq_file *m, void *v)
 {
 	seq_printf(m, "armed=%d\n", rw_selfprot_armed());
@@ -36,6 +42,7 @@ static int rw_status_show(struct seq_file *m, void *v)
 	rw_cred_show_status(m);
 	rw_report_show_counters(m);
 	rw_kchan_show_status(m);
+	rw_agent_show_status(m);
 	return 0;
 }
 

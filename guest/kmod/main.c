@@ -36,6 +36,7 @@ static void rw_tick(struct work_struct *work)
 	unsigned int suspects;
 
 	rw_selfprot_tick();	/* hooks first: a scan must know they work */
+	rw_agent_tick();	/* the BPF partners still attached */
 	suspects = rw_cred_scan_all(false);
 	schedule_delayed_work(&rw_tick_work,
 			      msecs_to_jiffies(suspects ? RW_RESCAN_MS : rw_param_scan_ms));
@@ -69,6 +70,9 @@ static int __init rw_init(void)
 	err = rw_fs_init();
 	if (err)
 		goto out_cpu;
+	err = rw_agent_init(rw_fs_dir());
+	if (err)
+		goto out_fs;
 	INIT_DELAYED_WORK(&rw_tick_work, rw_tick);
 	schedule_delayed_work(&rw_tick_work, msecs_to_jiffies(rw_param_scan_ms));
 	rw_report_event(RW_EV_LOADED, "armed=%d enforce=%d scan_interval_ms=%u cpu_interval_ms=%u",
@@ -76,6 +80,8 @@ static int __init rw_init(void)
 			rw_param_cpu_ms);
 	return 0;
 
+out_fs:
+	rw_fs_exit();
 out_cpu:
 	rw_cpu_exit();
 out_selfprot:
@@ -94,6 +100,7 @@ out_report:
 static void __exit rw_exit(void)
 {
 	cancel_delayed_work_sync(&rw_tick_work);
+	rw_agent_exit();
 	rw_fs_exit();
 	rw_cpu_exit();
 	rw_selfprot_exit();

@@ -47,6 +47,12 @@ static const char * const rw_event_names[RW_EV_NR] = {
 	[RW_EV_TRACKING_RESUMED] = "tracking_resumed",
 	[RW_EV_SHADOW_NOMEM] = "shadow_nomem",
 	[RW_EV_SCAN] = "scan",
+	[RW_EV_AGENT_REGISTERED] = "agent_registered",
+	[RW_EV_AGENT_LOST] = "agent_lost",
+	[RW_EV_AGENT_BACK] = "agent_back",
+	[RW_EV_AGENT_RELEASED] = "agent_released",
+	[RW_EV_PARTNER_DETACHED] = "partner_detached",
+	[RW_EV_PARTNER_RESTORED] = "partner_restored",
 };
 
 static const char * const rw_field_names[RW_F_NR] = {
@@ -300,6 +306,10 @@ static const u16 rw_wire_guard_kind[RW_EV_NR] = {
 	[RW_EV_TRACKING_LOST] = RW_GUARD_TRACKING_LOST,
 	[RW_EV_TRACKING_RESUMED] = RW_GUARD_TRACKING_RESUMED,
 	[RW_EV_SHADOW_NOMEM] = RW_GUARD_SHADOW_NOMEM,
+	[RW_EV_AGENT_LOST] = RW_GUARD_AGENT_LOST,
+	[RW_EV_AGENT_BACK] = RW_GUARD_AGENT_BACK,
+	[RW_EV_PARTNER_DETACHED] = RW_GUARD_PARTNER_DETACHED,
+	[RW_EV_PARTNER_RESTORED] = RW_GUARD_PARTNER_RESTORED,
 };
 
 static noinline void rw_wire_event(enum rw_event_kind kind, const char *detail)

@@ -138,6 +138,12 @@ enum rw_event_kind {
 	RW_EV_TRACKING_RESUMED,	/* hooks back, shadows retaken, enforcing */
 	RW_EV_SHADOW_NOMEM,	/* a task could not get a shadow entry */
 	RW_EV_SCAN,		/* detail: tasks=, shadow_live= */
+	RW_EV_AGENT_REGISTERED,	/* first agent registration (local only) */
+	RW_EV_AGENT_LOST,	/* the registered agent's file was released */
+	RW_EV_AGENT_BACK,	/* an agent registered after a loss: gap_ms= */
+	RW_EV_AGENT_RELEASED,	/* let go after disarm (local only) */
+	RW_EV_PARTNER_DETACHED,	/* bpf_lsm_<hook> no longer calls a trampoline */
+	RW_EV_PARTNER_RESTORED,
 	RW_EV_NR
 };
 

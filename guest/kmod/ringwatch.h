@@ -75,5 +75,16 @@ void rw_kchan_show_status(struct seq_file *m);
 /* fs.c: /sys/kernel/security/ringwatch/ */
 int rw_fs_init(void);
 void rw_fs_exit(void);
+struct dentry;
+struct dentry *rw_fs_dir(void);
+
+/* agent.c: the agent's registration file, its BPF partners */
+int rw_agent_init(struct dentry *dir);
+void rw_agent_exit(void);
+/* Timer: every partner hook still trampolined. */
+void rw_agent_tick(void);
+/* Disarmed: registered agents are told to let go, no new ones. */
+void rw_agent_revoke(void);
+void rw_agent_show_status(struct seq_file *m);
 
 #endif

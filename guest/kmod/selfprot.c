@@ -120,6 +120,7 @@ int rw_selfprot_disarm(const char *token, size_t len)
 	} else {
 		WRITE_ONCE(rw_armed, false);
 		module_put(THIS_MODULE);
+		rw_agent_revoke();	/* its registration would pin us */
 		rw_report_event(RW_EV_DISARMED, "pid=%d comm=%s",
 				task_pid_nr(current), current->comm);
 	}

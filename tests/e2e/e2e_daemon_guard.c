@@ -333,10 +333,305 @@ static void test_msr_from_guest_and_unload_attempt(void **state)
 	json_decref(modules);
 }
 
+/* ---- the agent and its BPF partners, watched by the module ------------- */
+
+#define VM_AGENT "dguard-agent"
+#define ATTACK_AFTER_S 15	/* after the agent is up: the host is attached */
+#define UNHOOK_HOLD_S 8		/* move_mount stays unhooked this long */
+#define AGENT_TOKEN "rw-test-disarm-agent-3c1d"
+
+/*
+ * The module goes in before the agent (rc.d 40), so the agent registers at
+ * its start.  The attack (rc.d 60) runs when the agent is ready:
+ *  - a userspace SIGKILL from this script: refused by the BPF guard (only
+ *    init may signal the agent);
+ *  - the same SIGKILL sent from ring 0 (rwtest_guard.ko action=kill): a
+ *    kernel-sent signal does not go through security_task_kill(), so nothing
+ *    in BPF can refuse it -- the agent really dies, the init loop of
+ *    50-ringwatch-agent restarts it a second later;
+ *  - once the new agent is up, rwtest_guard.ko action=unhook writes the NOP
+ *    back over the trampoline CALL of bpf_lsm_move_mount (the BPF link, its
+ *    pin and the program are untouched, so only the module can tell), and
+ *    its unload restores the CALL;
+ *  - then the host's token disarms the module: the agent is told (POLLHUP)
+ *    and lets go of its registration, so `rmmod ringwatch` succeeds.
+ */
+static const char agent_attack_script[] =
+	"#!/bin/sh\n"
+	"(\n"
+	"  sleep " STR(ATTACK_AFTER_S) "\n"
+	"  pid=$(cat /run/ringwatch/agent.pid)\n"
+	"  if kill -9 \"$pid\"; then echo RWGUARD-USERKILL-ALLOWED; "
+	"else echo RWGUARD-USERKILL-REFUSED; fi\n"
+	"  insmod /lib/modules/rwtest_guard.ko action=kill pid=$pid && "
+	"echo RWGUARD-AGENT-KILLED pid=$pid\n"
+	"  rmmod rwtest_guard\n"
+	"  i=0\n"
+	"  while [ \"$(cat /run/ringwatch/agent.pid)\" = \"$pid\" ] && [ $i -lt 300 ]; do\n"
+	"    sleep 0.1; i=$((i + 1))\n"
+	"  done\n"
+	"  echo RWGUARD-AGENT-RESTARTED pid=$(cat /run/ringwatch/agent.pid)\n"
+	"  sleep 5\n"
+	"  echo 0 > /proc/sys/kernel/kptr_restrict\n"
+	"  a=$(awk '$3 == \"bpf_lsm_move_mount\" { print $1; exit }' /proc/kallsyms)\n"
+	"  insmod /lib/modules/rwtest_guard.ko action=unhook addr=0x$a && "
+	"echo RWGUARD-UNHOOKED\n"
+	"  sleep " STR(UNHOOK_HOLD_S) "\n"
+	"  rmmod rwtest_guard && echo RWGUARD-REHOOKED\n"
+	"  sleep 5\n"
+	"  echo " AGENT_TOKEN " > /sys/kernel/security/ringwatch/disarm && echo RWGUARD-DISARMED\n"
+	"  i=0\n"
+	"  until rmmod ringwatch 2>/dev/null || [ $i -ge 50 ]; do sleep 0.2; i=$((i + 1)); done\n"
+	"  grep -q '^ringwatch ' /proc/modules && echo RWGUARD-STILL-LOADED || "
+	"echo RWGUARD-UNLOADED\n"
+	") </dev/null >/dev/console 2>&1 &\n";
+
+static void copy_payload(const char *overlay, const char *src, const char *rel, int mode)
+{
+	char cmd[2000];
+
+	if (access(src, R_OK))
+		fail_msg("missing %s (scripts/build-payloads, scripts/build-guest-bpf)", src);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s/%s')\" && cp '%s' '%s/%s' && "
+		 "chmod %o '%s/%s'", overlay, rel, src, overlay, rel, mode, overlay, rel);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void make_agent_overlay(char *out, size_t outlen)
+{
+	char src[700];
+
+	snprintf(out, outlen, "%s/overlay-agent", dir);
+	snprintf(src, sizeof(src), "%s/kmod/ringwatch.ko", env.payloads);
+	copy_payload(out, src, "lib/modules/ringwatch.ko", 0644);
+	snprintf(src, sizeof(src), "%s/kmod/rwtest_guard.ko", env.payloads);
+	copy_payload(out, src, "lib/modules/rwtest_guard.ko", 0644);
+	snprintf(src, sizeof(src), "%s/bin/ringwatch-agent", env.payloads);
+	copy_payload(out, src, "usr/sbin/ringwatch-agent", 0755);
+	snprintf(src, sizeof(src), "%s/rc.d/50-ringwatch-agent", env.payloads);
+	copy_payload(out, src, "etc/ringwatch/rc.d/50-ringwatch-agent", 0755);
+	rw_test_write_file(out, "etc/ringwatch/rc.d/40-rwkmod",
+			   "#!/bin/sh\ninsmod /lib/modules/ringwatch.ko armed=1 disarm_token="
+			   AGENT_TOKEN "\n", 0755);
+	rw_test_write_file(out, "etc/ringwatch/policy",
+			   "# e2e_daemon_guard: the attacker's test module may load\n"
+			   "module-allow rwtest_guard *\n", 0644);
+	rw_test_write_file(out, "etc/ringwatch/rc.d/60-rwattack", agent_attack_script, 0755);
+}
+
+/* `ringwatch events VM --json` (new reference, array). */
+static json_t *vm_events(const char *vm)
+{
+	char *out;
+	json_error_t jerr;
+	json_t *all;
+	int rc = rw(&out, "events %s --json --limit 100000", vm);
+
+	if (rc != 0 && rc != 1)
+		fail_msg("ringwatch events %s: exit %d:\n%s", vm, rc, out);
+	all = json_loads(out, 0, &jerr);
+	if (!json_is_array(all))
+		fail_msg("ringwatch events %s: not a JSON array (%s):\n%.2000s", vm, jerr.text, out);
+	free(out);
+	return all;
+}
+
+/* The module's guard-events of @kind on @vm (new reference, array). */
+static json_t *kmod_events_of(const char *vm, const char *kind)
+{
+	json_t *all = vm_events(vm), *res = json_array(), *e;
+	size_t i;
+
+	json_array_foreach(all, i, e) {
+		json_t *d = json_object_get(e, "detail");
+
+		if (!strcmp(str(e, "check"), "guard-event") && !strcmp(str(e, "source"), "kmod") &&
+		    !strcmp(str(d, "kind"), kind))
+			json_array_append(res, e);
+	}
+	json_decref(all);
+	return res;
+}
+
+/* Wait up to @timeout_s for @n guard-events of @kind; returns them. */
+static json_t *wait_kmod_events(const char *vm, const char *kind, size_t n, int timeout_s)
+{
+	json_t *evs = NULL;
+
+	for (int waited = 0; waited <= timeout_s; waited++) {
+		json_decref(evs);
+		evs = kmod_events_of(vm, kind);
+		if (json_array_size(evs) >= n)
+			return evs;
+		sleep(1);
+	}
+	fail_msg("%s: %zu %s guard-event(s) after %d s, want %zu", vm, json_array_size(evs), kind,
+		 timeout_s, n);
+	return NULL;
+}
+
+static const char *detail_text(json_t *e)
+{
+	return str(json_object_get(e, "detail"), "detail");
+}
+
+/* The number after "@key=" in a guard-event's detail text, or -1. */
+static long long detail_num(json_t *e, const char *key)
+{
+	char needle[64];
+	const char *t = detail_text(e), *p;
+
+	snprintf(needle, sizeof(needle), "%s=", key);
+	for (p = strstr(t, needle); p; p = strstr(p + 1, needle))
+		if (p == t || p[-1] == ' ')
+			return strtoll(p + strlen(needle), NULL, 0);
+	return -1;
+}
+
+/* The states of the agent's registration with the module, as it reported
+ * them ({"agent":"kmod","state":...}), in order, space-separated. */
+static char *agent_kmod_states(const char *vm)
+{
+	json_t *all = vm_events(vm), *e;
+	size_t i, len = 0;
+	char *out = calloc(1, 4096);
+
+	assert_non_null(out);
+	json_array_foreach(all, i, e) {
+		json_t *report = json_object_get(json_object_get(e, "detail"), "report");
+
+		if (strcmp(str(e, "source"), "agent") || strcmp(str(report, "agent"), "kmod") ||
+		    !json_object_get(report, "state"))
+			continue;
+		len += (size_t)snprintf(out + len, len < 4000 ? 4096 - len : 0, "%s%s",
+					len ? " " : "", str(report, "state"));
+		if (len >= 4000)
+			break;
+	}
+	json_decref(all);
+	return out;
+}
+
+/* Agent reports (lsm-event, source agent) whose report.event is @name. */
+static size_t agent_guard_reports(const char *vm, const char *name)
+{
+	json_t *all = vm_events(vm), *e;
+	size_t i, n = 0;
+
+	json_array_foreach(all, i, e) {
+		json_t *report = json_object_get(json_object_get(e, "detail"), "report");
+
+		if (!strcmp(str(e, "source"), "agent") && !strcmp(str(report, "event"), name))
+			n++;
+	}
+	json_decref(all);
+	return n;
+}
+
+static void test_agent_death_and_partner_detach(void **state)
+{
+	char overlay[300], *out;
+	json_t *evs, *e;
+	long long gap, lost_pid, back_pid;
+	char *states;
+	size_t i;
+	int rc;
+
+	(void)state;
+	rw(NULL, "destroy %s", VM);	/* the first test's guest: one TCG guest at a time */
+	make_agent_overlay(overlay, sizeof(overlay));
+	rc = rw(&out, "launch %s --cpus 2 --overlay '%s'", VM_AGENT, overlay);
+	if (rc)
+		fail_msg("launch %s: exit %d\n%s", VM_AGENT, rc, out);
+	printf("   %s", out);
+	free(out);
+
+	/* The ring-0 kill: agent_lost, with the agent's pid and SIGKILL. */
+	evs = wait_kmod_events(VM_AGENT, "agent_lost", 1, ATTACK_AFTER_S + 120);
+	e = json_array_get(evs, 0);
+	printf("   agent_lost: severity %s, detail %s\n", str(e, "severity"), detail_text(e));
+	assert_string_equal(str(e, "severity"), "alert");
+	assert_int_equal(detail_num(e, "exiting"), 1);
+	assert_int_equal(detail_num(e, "exit_code"), 9);	/* SIGKILL */
+	lost_pid = detail_num(e, "pid");
+	assert_true(lost_pid > 1);
+	assert_int_equal(json_array_size(evs), 1);
+	json_decref(evs);
+
+	/* The userspace kill before it was refused (the BPF guard saw it). */
+	assert_true(agent_guard_reports(VM_AGENT, "guard-signal") >= 1);
+
+	/* init's loop restarted it: agent_back, a new pid, a plausible gap
+	 * (the loop sleeps 1 s; a TCG guest restarts the agent in seconds). */
+	evs = wait_kmod_events(VM_AGENT, "agent_back", 1, 60);
+	e = json_array_get(evs, 0);
+	printf("   agent_back: severity %s, detail %s\n", str(e, "severity"), detail_text(e));
+	assert_string_equal(str(e, "severity"), "warning");
+	gap = detail_num(e, "gap_ms");
+	back_pid = detail_num(e, "pid");
+	assert_true(gap >= 1000 && gap <= 30000);
+	assert_int_equal(detail_num(e, "lost_pid"), lost_pid);
+	assert_true(back_pid > 1 && back_pid != lost_pid);
+	assert_non_null(strstr(detail_text(e), "after=lost"));
+	json_decref(evs);
+
+	/* The NOP over bpf_lsm_move_mount's trampoline call, then the CALL back. */
+	evs = wait_kmod_events(VM_AGENT, "partner_detached", 1, 90);
+	e = json_array_get(evs, 0);
+	printf("   partner_detached: severity %s, detail %s\n", str(e, "severity"),
+	       detail_text(e));
+	assert_string_equal(str(e, "severity"), "alert");
+	assert_non_null(strstr(detail_text(e), "hook=move_mount "));
+	assert_non_null(strstr(detail_text(e), "insn=0f1f440000"));
+	json_decref(evs);
+	evs = wait_kmod_events(VM_AGENT, "partner_restored", 1, UNHOOK_HOLD_S + 60);
+	e = json_array_get(evs, 0);
+	printf("   partner_restored: severity %s, detail %s\n", str(e, "severity"),
+	       detail_text(e));
+	assert_string_equal(str(e, "severity"), "info");
+	assert_non_null(strstr(detail_text(e), "hook=move_mount "));
+	assert_non_null(strstr(detail_text(e), "insn=e8"));
+	json_decref(evs);
+
+	/* No other hook was ever reported detached (the kill left the pinned
+	 * links alone), and there was one loss only. */
+	sleep(3);
+	evs = kmod_events_of(VM_AGENT, "partner_detached");
+	json_array_foreach(evs, i, e)
+		if (!strstr(detail_text(e), "hook=move_mount "))
+			fail_msg("false partner_detached: %s", detail_text(e));
+	assert_int_equal(json_array_size(evs), 1);
+	json_decref(evs);
+	evs = kmod_events_of(VM_AGENT, "agent_lost");
+	assert_int_equal(json_array_size(evs), 1);
+	json_decref(evs);
+
+	/* Disarmed: the agent let go ("released"), the module could be
+	 * unloaded, and the agent's next retry found no module ("absent").
+	 * Each agent process registered once ("registered" twice). */
+	for (int waited = 0;; waited++) {
+		states = agent_kmod_states(VM_AGENT);
+		if (strstr(states, "absent") || waited >= 90)
+			break;
+		free(states);
+		sleep(1);
+	}
+	printf("   agent's registration states: %s\n", states);
+	/* (a retry in the instant between disarm and rmmod may add a refusal) */
+	assert_true(!strncmp(states, "registered registered released ", 31));
+	assert_true(strlen(states) > 6 && !strcmp(states + strlen(states) - 6, "absent"));
+	free(states);
+	evs = kmod_events_of(VM_AGENT, "agent_lost");
+	assert_int_equal(json_array_size(evs), 1);	/* letting go is no loss */
+	json_decref(evs);
+	rw(NULL, "destroy %s", VM_AGENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_msr_from_guest_and_unload_attempt),
+		cmocka_unit_test(test_agent_death_and_partner_detach),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

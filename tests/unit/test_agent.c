@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ringwatch-agent's pure parts: the policy language, ring-buffer records to
- * JSON, the control line reader.  The agent is a guest program outside
+ * JSON, the control line reader, the LSM hook names it registers with
+ * ringwatch.ko.  The agent is a guest program outside
  * libringwatch, so its sources are compiled into this test directly.
  */
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 
 #include "guest/bpf/agent/ctl.c"
 #include "guest/bpf/agent/event_json.c"
+#include "guest/bpf/agent/kmodreg.c"
 #include "guest/bpf/agent/policy.c"
 
 #define H64 "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"
@@ -295,6 +297,39 @@ static void test_ctl_lines(void **state)
 	rw_ctl_close(&ctl);
 }
 
+/* Section -> hook name as ringwatch.ko will look it up (bpf_lsm_NAME). */
+static void test_kmod_hook_of_section(void **state)
+{
+	char out[RW_KMOD_HOOK_MAX + 1], small[8];
+	char longest[6 + RW_KMOD_HOOK_MAX + 2];
+	static const char *const bad[] = {
+		"lsm/", "lsm.s/", "fentry/bpf_lsm_file_open", "lsm/File_open", "lsm/file-open",
+		"lsm/file open", "lsmfile_open", "", "lsm.s", "lsm/../x", "tp/lsm/file_open",
+	};
+
+	(void)state;
+	assert_int_equal(rw_kmod_hook_of_section("lsm/file_open", out, sizeof(out)), 0);
+	assert_string_equal(out, "file_open");
+	assert_int_equal(rw_kmod_hook_of_section("lsm.s/bprm_check_security", out, sizeof(out)),
+			 0);
+	assert_string_equal(out, "bprm_check_security");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (rw_kmod_hook_of_section(bad[i], out, sizeof(out)) != -1)
+			fail_msg("accepted '%s'", bad[i]);
+	/* The longest name the module takes, one more, a short buffer. */
+	memcpy(longest, "lsm.s/", 6);
+	memset(longest + 6, 'a', RW_KMOD_HOOK_MAX);
+	longest[6 + RW_KMOD_HOOK_MAX] = '\0';
+	assert_int_equal(rw_kmod_hook_of_section(longest, out, sizeof(out)), 0);
+	assert_int_equal(strlen(out), RW_KMOD_HOOK_MAX);
+	longest[6 + RW_KMOD_HOOK_MAX] = 'a';
+	longest[6 + RW_KMOD_HOOK_MAX + 1] = '\0';
+	assert_int_equal(rw_kmod_hook_of_section(longest, out, sizeof(out)), -1);
+	assert_int_equal(rw_kmod_hook_of_section("lsm/file_open", small, sizeof(small)), -1);
+	assert_int_equal(rw_kmod_hook_of_section("lsm/bpf", small, sizeof(small)), 0);
+	assert_string_equal(small, "bpf");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_event_json_kinds),
 		cmocka_unit_test(test_event_json_hostile),
 		cmocka_unit_test(test_ctl_lines),
+		cmocka_unit_test(test_kmod_hook_of_section),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

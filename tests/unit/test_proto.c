@@ -744,6 +744,45 @@ static void test_strerror_distinct(void **state)
 	assert_string_equal(rw_proto_type_name(999), "?");
 }
 
+/* Every GUARD_EVENT kind decodes, with a name of its own; the next one does not. */
+static void test_guard_kinds(void **state)
+{
+	static const char *const agent_kinds[][2] = {
+		{ "10", "agent_lost" }, { "11", "agent_back" },
+		{ "12", "partner_detached" }, { "13", "partner_restored" },
+	};
+	const char *names[RW_GUARD_KIND_MAX + 1];
+	struct rw_msg m, d;
+	long len;
+
+	(void)state;
+	for (uint16_t k = RW_GUARD_LOADED; k <= RW_GUARD_KIND_MAX; k++) {
+		memset(&m, 0, sizeof(m));
+		m.hdr.type = RW_MSG_GUARD_EVENT;
+		m.hdr.component = RW_COMP_KMOD;
+		m.hdr.seq = k;
+		m.u.guard.kind = k;
+		m.u.guard.detail = "gap_ms=1114 hook=move_mount";
+		m.u.guard.detail_len = (uint16_t)strlen(m.u.guard.detail);
+		len = rw_proto_encode(&m, frame, sizeof(frame));
+		assert_true(len > 0);
+		assert_int_equal(rw_proto_decode(frame, (size_t)len, &d), 0);
+		assert_int_equal(d.u.guard.kind, k);
+		names[k] = rw_proto_guard_kind_name(k);
+		assert_string_not_equal(names[k], "?");
+		for (uint16_t j = RW_GUARD_LOADED; j < k; j++)
+			assert_string_not_equal(names[k], names[j]);
+	}
+	for (size_t i = 0; i < sizeof(agent_kinds) / sizeof(agent_kinds[0]); i++)
+		assert_string_equal(rw_proto_guard_kind_name((uint16_t)atoi(agent_kinds[i][0])),
+				    agent_kinds[i][1]);
+	assert_int_equal(RW_GUARD_AGENT_LOST, 10);
+	assert_int_equal(RW_GUARD_PARTNER_RESTORED, RW_GUARD_KIND_MAX);
+	assert_string_equal(rw_proto_guard_kind_name(RW_GUARD_KIND_MAX + 1), "?");
+	m.u.guard.kind = RW_GUARD_KIND_MAX + 1;
+	assert_true(rw_proto_encode(&m, frame, sizeof(frame)) < 0);
+}
+
 /* ---- seed writer -------------------------------------------------------------------- */
 
 static int write_seeds(const char *dir)
@@ -792,6 +831,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_version_negotiation),
 		cmocka_unit_test(test_encoder_refuses_invalid),
 		cmocka_unit_test(test_strerror_distinct),
+		cmocka_unit_test(test_guard_kinds),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--write-seeds"))

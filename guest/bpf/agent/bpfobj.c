@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "guest/bpf/agent/kmodreg.h"
 #include "ringwatch.skel.h"
 
 static const char *const map_names[RW_MAP_COUNT] = {
@@ -524,6 +525,44 @@ int rw_bpf_health(struct rw_agent_bpf *b, struct rw_agent_health *h)
 	h->boot_complete = cfg.boot_complete;
 	h->usb_mount_deny = cfg.usb_mount_deny;
 	h->module_enforce = cfg.module_enforce;
+	return 0;
+}
+
+int rw_bpf_lsm_hooks(struct rw_agent_bpf *b, char *out, size_t outlen, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	char hook[RW_KMOD_HOOK_MAX + 1], word[RW_KMOD_HOOK_MAX + 3];
+	size_t pos = sizeof("hooks ") - 1;
+
+	/* "hooks a b ... " while building: every name sits between spaces */
+	if (outlen <= pos) {
+		snprintf(err, errlen, "hook list buffer too small");
+		return -1;
+	}
+	memcpy(out, "hooks ", pos + 1);
+	bpf_object__for_each_program(prog, b->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		size_t len;
+
+		if (!sec || rw_kmod_hook_of_section(sec, hook, sizeof(hook))) {
+			snprintf(err, errlen, "program %s: not an LSM hook (%s)",
+				 bpf_program__name(prog), sec ? sec : "no section");
+			return -1;
+		}
+		snprintf(word, sizeof(word), " %s ", hook);
+		if (strstr(out, word))
+			continue;
+		len = strlen(hook);
+		if (pos + len + 2 > outlen) {
+			snprintf(err, errlen, "hook list buffer too small");
+			return -1;
+		}
+		memcpy(out + pos, hook, len);
+		pos += len;
+		out[pos++] = ' ';
+		out[pos] = '\0';
+	}
+	out[pos - 1] = '\n';
 	return 0;
 }
 

@@ -66,6 +66,12 @@ int rw_bpf_apply(struct rw_agent_bpf *b, const struct rw_policy_cmd *cmd, char *
 int rw_bpf_health(struct rw_agent_bpf *b, struct rw_agent_health *h);
 
 /*
+ * "hooks NAME ..." for ringwatch.ko: the LSM hook of every program (each
+ * once).  -1 with @err when one has no LSM section or @out is too small.
+ */
+int rw_bpf_lsm_hooks(struct rw_agent_bpf *b, char *out, size_t outlen, char *err, size_t errlen);
+
+/*
  * Set the boot-complete flag through the pins (the `boot-complete` command;
  * only the agent binary may open them).
  */

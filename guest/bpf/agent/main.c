@@ -35,6 +35,7 @@
 #include "guest/bpf/agent/ctl.h"
 #include "guest/bpf/agent/event_json.h"
 #include "guest/bpf/agent/forward.h"
+#include "guest/bpf/agent/kmodreg.h"
 #include "guest/bpf/agent/policy.h"
 #include "shared/rw_chan.h"
 #include "shared/rw_proto.h"
@@ -50,6 +51,8 @@ struct agent {
 	struct rw_forward fwd;
 	struct rw_ctl ctl;
 	struct rw_chan *chan;
+	struct rw_kmod_reg kmod;	/* registration with ringwatch.ko */
+	char hooks[2048];		/* "hooks ..." for it, "" if unknown */
 	bool debug_ctl;
 	uint64_t heartbeats;
 	uint64_t status_acked;		/* acked_seq last written to RW_CHAN_STATUS */
@@ -117,7 +120,7 @@ static void report_health(struct agent *a, bool to_host)
 		 "\"forward_failures\":%llu,\"module_allow\":%u,\"module_enforce\":%s,"
 		 "\"exec_deny\":%u,\"env_watch\":%u,\"boot_complete\":%s,\"usb_mount_deny\":%s,"
 		 "\"ima\":\"%s\",\"policy\":\"%s\",\"channel\":\"%s\",\"channel_acked\":%llu,"
-		 "\"channel_lost\":%llu",
+		 "\"channel_lost\":%llu,\"kmod\":\"%s\"",
 		 ok ? "true" : "false",
 		 a->bpf.reattached ? "reattached" : "loaded",
 		 (long long)(time(NULL) - a->started), h.links_pinned, h.links_expected, a->events,
@@ -125,7 +128,7 @@ static void report_health(struct agent *a, bool to_host)
 		 h.module_allow, h.module_enforce ? "true" : "false", h.exec_deny, h.env_watch,
 		 h.boot_complete ? "true" : "false", h.usb_mount_deny ? "true" : "false",
 		 a->bpf.ima, a->policy_state, a->chan ? rw_chan_state_name(cs.state) : "off",
-		 (unsigned long long)cs.acked_seq, (unsigned long long)cs.lost);
+		 (unsigned long long)cs.acked_seq, (unsigned long long)cs.lost, a->kmod.state);
 	if (to_host || !ok) {
 		report(a, "health", extra);
 		return;
@@ -148,6 +151,13 @@ static void send_heartbeat(struct agent *a)
 	m.u.heartbeat.counter = ++a->heartbeats;
 	m.u.heartbeat.uptime_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	rw_chan_send(a->chan, &m);
+}
+
+/* Register with ringwatch.ko when not registered; report state changes. */
+static void kmod_register(struct agent *a)
+{
+	if (a->hooks[0] && rw_kmod_register(&a->kmod, a->hooks))
+		report_str(a, "kmod", "state", a->kmod.state, "");
 }
 
 /* Lost events are reported as soon as the counter moves. */
@@ -399,13 +409,14 @@ struct run_opts {
 static int run(const struct run_opts *o)
 {
 	struct agent a;
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	char err[512], pid[32];
 	time_t last_health;
 	int lock_fd, rc = 1;
 
 	memset(&a, 0, sizeof(a));
 	a.ctl.fd = -1;
+	rw_kmod_reg_init(&a.kmod);
 	a.policy_path = o->policy;
 	a.debug_ctl = o->debug_ctl;
 	a.started = time(NULL);
@@ -457,6 +468,12 @@ static int run(const struct run_opts *o)
 	write_small_file(RW_RUN_DIR "/agent.ready", "ready\n");
 	report(&a, "started", a.bpf.reattached ? ",\"mode\":\"reattached\""
 					       : ",\"mode\":\"loaded\"");
+	if (rw_bpf_lsm_hooks(&a.bpf, a.hooks, sizeof(a.hooks), err, sizeof(err))) {
+		a.hooks[0] = '\0';
+		report_str(&a, "kmod", "state", "not registering", "");
+		report_str(&a, "kmod", "error", err, "");
+	}
+	kmod_register(&a);
 	report_health(&a, true);
 	send_heartbeat(&a);
 	write_channel_status(&a, true);
@@ -467,6 +484,8 @@ static int run(const struct run_opts *o)
 		pfd[n++] = (struct pollfd){ .fd = ring_buffer__epoll_fd(a.rb), .events = POLLIN };
 		if (a.ctl.fd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = a.ctl.fd, .events = POLLIN };
+		if (a.kmod.fd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = a.kmod.fd, .events = POLLIN };
 		if (a.chan) {
 			struct rw_chan_stats cs;
 
@@ -489,7 +508,14 @@ static int run(const struct run_opts *o)
 		if (a.ctl.fd >= 0 && rw_ctl_read(&a.ctl, on_ctl_line, &a) < 0)
 			report_str(&a, "ctl-error", "error", strerror(errno), "");
 		check_overflow(&a);
+		for (int i = 0; i < n; i++)
+			if (a.kmod.fd >= 0 && pfd[i].fd == a.kmod.fd &&
+			    (pfd[i].revents & (POLLHUP | POLLERR))) {
+				rw_kmod_release(&a.kmod);	/* disarmed: let it go */
+				report_str(&a, "kmod", "state", a.kmod.state, "");
+			}
 		if (time(NULL) - last_health >= RW_HEALTH_PERIOD_S) {
+			kmod_register(&a);
 			report_health(&a, false);
 			send_heartbeat(&a);
 			last_health = time(NULL);
@@ -506,6 +532,7 @@ static int run(const struct run_opts *o)
 		write_channel_status(&a, true);
 		rw_chan_disconnect(a.chan, RW_BYE_RESTART);
 	}
+	rw_kmod_goodbye(&a.kmod);
 	rc = 0;
 out:
 	ring_buffer__free(a.rb);
@@ -513,6 +540,7 @@ out:
 	rw_bpf_close(&a.bpf);
 	rw_forward_close(&a.fwd);
 	rw_chan_free(a.chan);
+	rw_kmod_reg_close(&a.kmod);
 	unlink(RW_RUN_DIR "/agent.ready");
 	close(lock_fd);
 	return rc;
