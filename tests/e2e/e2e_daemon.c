@@ -84,24 +84,6 @@ static void test_errors_without_daemon(void **state)
 	free(out);
 }
 
-static json_t *find_vm(json_t *list, const char *name)
-{
-	size_t i;
-	json_t *vm;
-
-	json_array_foreach(list, i, vm)
-		if (!strcmp(json_string_value(json_object_get(vm, "name")), name))
-			return vm;
-	return NULL;
-}
-
-static const char *vm_state(json_t *list, const char *name)
-{
-	json_t *vm = find_vm(list, name);
-
-	return vm ? json_string_value(json_object_get(vm, "state")) : "(missing)";
-}
-
 /* QMP "stop" on a guest, behind ringwatch's back. */
 static void qmp_stop(const char *qmp_path)
 {
@@ -139,11 +121,11 @@ static void test_two_guests_one_tampered(void **state)
 		fail_msg("launch d2: %d\n%s", rc, out);
 	free(out);
 	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
-	assert_string_equal(vm_state(list, "ringwatch-test-d1"), "ok");
-	assert_string_equal(vm_state(list, "ringwatch-test-d2"), "ok");
-	assert_non_null(strstr(json_string_value(json_object_get(find_vm(list, "ringwatch-test-d1"),
-								 "kernel")), env.kver));
-	vm = find_vm(list, "ringwatch-test-d2");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d1"), "ok");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d2"), "ok");
+	vm = rw_test_list_vm(list, "ringwatch-test-d1");
+	assert_non_null(strstr(json_string_value(json_object_get(vm, "kernel")), env.kver));
+	vm = rw_test_list_vm(list, "ringwatch-test-d2");
 	snprintf(qmp, sizeof(qmp), "%s", json_string_value(json_object_get(vm, "qmp")));
 	json_decref(list);
 
@@ -157,9 +139,9 @@ static void test_two_guests_one_tampered(void **state)
 		usleep(100000);
 	}
 	list = rw_test_ringwatch_json(&rwd, 1, "list --json");
-	assert_string_equal(vm_state(list, "ringwatch-test-d2"), "alert");
-	assert_string_equal(vm_state(list, "ringwatch-test-d1"), "ok");
-	vm = find_vm(list, "ringwatch-test-d2");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d2"), "alert");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d1"), "ok");
+	vm = rw_test_list_vm(list, "ringwatch-test-d2");
 	assert_string_equal(json_string_value(json_array_get(json_object_get(vm, "failing"), 0)),
 			    "vm-liveness");
 	assert_int_equal(json_integer_value(json_object_get(vm, "open_alerts")), 1);
@@ -211,8 +193,8 @@ static void test_kill9_keeps_events(void **state)
 	json_decref(after);
 	/* The guests died with the daemon that owned them: kept, marked gone. */
 	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
-	assert_string_equal(vm_state(list, "ringwatch-test-d1"), "gone");
-	assert_string_equal(vm_state(list, "ringwatch-test-d2"), "gone");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d1"), "gone");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d2"), "gone");
 	json_decref(list);
 }
 
@@ -267,7 +249,7 @@ static void test_libvirt_hook(void **state)
 		fail_msg("hook stopped: %d\n%s", rc, out);
 	free(out);
 	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
-	assert_null(find_vm(list, "dom1"));
+	assert_null(rw_test_list_vm(list, "dom1"));
 	json_decref(list);
 	/* A domain without its own QMP socket: strict mode says why, exit 2. */
 	rw_test_write_file(rwd.dir, "noqmp.xml", "<domain><name>dom2</name></domain>\n", 0644);
@@ -281,7 +263,7 @@ static void test_libvirt_hook(void **state)
 	free(out);
 	rw_test_wait_gone(qemu_pid, 30);
 	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
-	assert_string_equal(vm_state(list, "ringwatch-test-d3"), "gone");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d3"), "gone");
 	json_decref(list);
 }
 

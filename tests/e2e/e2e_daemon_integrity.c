@@ -60,24 +60,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static json_t *find_vm(json_t *list, const char *name)
-{
-	size_t i;
-	json_t *vm;
-
-	json_array_foreach(list, i, vm)
-		if (!strcmp(json_string_value(json_object_get(vm, "name")), name))
-			return vm;
-	return NULL;
-}
-
-static const char *vm_state(json_t *list, const char *name)
-{
-	json_t *vm = find_vm(list, name);
-
-	return vm ? json_string_value(json_object_get(vm, "state")) : "(missing)";
-}
-
 static bool has_string(json_t *arr, const char *s)
 {
 	size_t i;
@@ -185,8 +167,8 @@ static void test_tampered_guest_alert_other_ok(void **state)
 	launch("dinteg-clean", NULL);
 	launch("dinteg-tamper", overlay);
 	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
-	assert_string_equal(vm_state(list, "dinteg-clean"), "ok");
-	assert_string_equal(vm_state(list, "dinteg-tamper"), "ok");
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-clean"), "ok");
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-tamper"), "ok");
 	json_decref(list);
 
 	/* The byte flips TAMPER_DELAY_S after boot; then within two intervals. */
@@ -198,17 +180,17 @@ static void test_tampered_guest_alert_other_ok(void **state)
 		sleep(1);
 	}
 	list = rw_test_ringwatch_json(&rwd, 1, "list --json");
-	printf("   list: tamper %s, clean %s\n", vm_state(list, "dinteg-tamper"),
-	       vm_state(list, "dinteg-clean"));
-	assert_string_equal(vm_state(list, "dinteg-tamper"), "alert");
-	assert_string_equal(vm_state(list, "dinteg-clean"), "ok");
-	vm = find_vm(list, "dinteg-tamper");
+	printf("   list: tamper %s, clean %s\n", rw_test_list_vm_state(list, "dinteg-tamper"),
+	       rw_test_list_vm_state(list, "dinteg-clean"));
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-tamper"), "alert");
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-clean"), "ok");
+	vm = rw_test_list_vm(list, "dinteg-tamper");
 	if (!has_string(json_object_get(vm, "failing"), "ktext"))
 		fail_msg("ktext not among the failing checks: %s",
 			 json_dumps(json_object_get(vm, "failing"), 0));
 	assert_int_equal(json_array_size(json_object_get(vm, "failing")), 1);
-	assert_int_equal(json_array_size(json_object_get(find_vm(list, "dinteg-clean"), "failing")),
-			 0);
+	vm = rw_test_list_vm(list, "dinteg-clean");
+	assert_int_equal(json_array_size(json_object_get(vm, "failing")), 0);
 	json_decref(list);
 
 	assert_int_equal(rw_test_ringwatch(&rwd, &out, "status dinteg-clean"), 0);
@@ -309,7 +291,7 @@ static void test_legit_self_patching_stays_ok(void **state)
 			 loads);
 	sleep(3);	/* a few more passes over the final state */
 	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
-	assert_string_equal(vm_state(list, "dinteg-legit"), "ok");
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-legit"), "ok");
 	json_decref(list);
 	events = rw_test_ringwatch_json(&rwd, 0, "events dinteg-legit --json");
 	json_array_foreach(events, i, ev) {

@@ -149,6 +149,24 @@ json_t *rw_test_ringwatch_json(const struct rw_test_daemon *d, int want_rc, cons
 	return o;
 }
 
+json_t *rw_test_list_vm(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *vm;
+
+	json_array_foreach(list, i, vm)
+		if (!strcmp(json_string_value(json_object_get(vm, "name")), name))
+			return vm;
+	return NULL;
+}
+
+const char *rw_test_list_vm_state(json_t *list, const char *name)
+{
+	json_t *vm = rw_test_list_vm(list, name);
+
+	return vm ? json_string_value(json_object_get(vm, "state")) : "(missing)";
+}
+
 void rw_test_wait_gone(int pid, int timeout_s)
 {
 	for (int i = 0; i < timeout_s * 10; i++) {

@@ -58,6 +58,12 @@ int rw_test_ringwatch(const struct rw_test_daemon *d, char **out, const char *fm
 json_t *rw_test_ringwatch_json(const struct rw_test_daemon *d, int want_rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The entry named @name in `ringwatch list --json` output @list (borrowed), or NULL. */
+json_t *rw_test_list_vm(json_t *list, const char *name);
+
+/* Its "state" ("ok", "alert", "gone"...), or "(missing)" when @list has no @name. */
+const char *rw_test_list_vm_state(json_t *list, const char *name);
+
 /* Wait until process @pid is gone; fails the test after @timeout_s seconds. */
 void rw_test_wait_gone(int pid, int timeout_s);
 
