@@ -164,17 +164,18 @@ static void launch_all(void)
 	for (size_t i = 0; i < NACTIONS; i++)
 		module_overlay(&actions[i], overlay[i], sizeof(overlay[i]));
 	cpu_overlay(overlay[NACTIONS], sizeof(overlay[NACTIONS]));
-	len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "fail=0; ");
+	len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "fail=0; pids=; ");
 	for (size_t i = 0; i <= NACTIONS; i++) {
 		const char *vm = i < NACTIONS ? actions[i].vm : CPU_VM;
 
 		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len,
 					"RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' "
-					"launch %s --cpus 1 --overlay '%s' >'%s/%s.launch' 2>&1 & ",
+					"launch %s --cpus 1 --overlay '%s' >'%s/%s.launch' 2>&1 & "
+					"pids=\"$pids $!\"; ",
 					rwd.control, env.kit, env.build, vm, overlay[i], rwd.dir, vm);
 	}
 	snprintf(cmd + len, sizeof(cmd) - len,
-		 "for j in $(jobs -p); do wait $j || fail=1; done; cat '%s'/*.launch; exit $fail",
+		 "for j in $pids; do wait $j || fail=1; done; cat '%s'/*.launch; exit $fail",
 		 rwd.dir);
 	rc = rw_test_sh(&out, "%s", cmd);
 	printf("%s", out);
