@@ -270,24 +270,24 @@ static void collect(void *ctx, const struct rw_finding *f)
 		return;
 	o = &st->out[f->check];
 	switch (f->sev) {
-	case RW_SEV_VIOLATION:
-	case RW_SEV_ERROR:
-		if (f->sev == RW_SEV_VIOLATION)
+	case RW_FINDING_VIOLATION:
+	case RW_FINDING_ERROR:
+		if (f->sev == RW_FINDING_VIOLATION)
 			o->violations++;
 		else
 			o->errors++;
-		if (!o->first[0] || (f->sev == RW_SEV_VIOLATION && o->violations == 1))
+		if (!o->first[0] || (f->sev == RW_FINDING_VIOLATION && o->violations == 1))
 			snprintf(o->first, sizeof(o->first), "%.60s%s%.130s", f->where,
 				 f->where[0] ? ": " : "", f->detail);
 		append_bounded(&o->findings, finding_json(f), RW_CHECK_MAX_FINDINGS);
 		break;
-	case RW_SEV_HOOK:
+	case RW_FINDING_HOOK:
 		if (!hook_is_new(st, f))
 			break;
 		o->new_hooks++;
 		append_bounded(&o->hook_sites, finding_json(f), KI_EVENT_SITES);
 		break;
-	case RW_SEV_INFO:
+	case RW_FINDING_INFO:
 		if (f->check == RW_CHECK_MSR)
 			break;	/* said by the msr result itself, every pass */
 		if (o->ninfos++ < KI_INFO_LISTED)

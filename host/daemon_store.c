@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "vmi/err.h"
+
 #define STORE_SCHEMA_VERSION 1
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -44,16 +46,8 @@ int64_t rw_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+/* The message into err (vmi/err.h); the caller returns its own code. */
+#define set_err(err, errlen, ...) ((void)vmi_seterr(err, errlen, 0, __VA_ARGS__))
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS vms ("

@@ -39,10 +39,10 @@ const char *rw_integ_check_name(enum rw_integ_check c)
 const char *rw_integ_sev_name(enum rw_integ_sev s)
 {
 	switch (s) {
-	case RW_SEV_INFO: return "info";
-	case RW_SEV_HOOK: return "hook";
-	case RW_SEV_VIOLATION: return "violation";
-	case RW_SEV_ERROR: return "error";
+	case RW_FINDING_INFO: return "info";
+	case RW_FINDING_HOOK: return "hook";
+	case RW_FINDING_VIOLATION: return "violation";
+	case RW_FINDING_ERROR: return "error";
 	}
 	return "?";
 }
@@ -77,9 +77,9 @@ void integ_finding(struct rw_finding *f, enum rw_integ_check c, enum rw_integ_se
 void integ_report(rw_finding_fn fn, void *ctx, struct rw_pass_stats *st, struct rw_finding *f)
 {
 	if (st) {
-		st->violations += f->sev == RW_SEV_VIOLATION;
-		st->hooks += f->sev == RW_SEV_HOOK;
-		st->errors += f->sev == RW_SEV_ERROR;
+		st->violations += f->sev == RW_FINDING_VIOLATION;
+		st->hooks += f->sev == RW_FINDING_HOOK;
+		st->errors += f->sev == RW_FINDING_ERROR;
 	}
 	if (fn)
 		fn(ctx, f);

@@ -137,10 +137,10 @@ enum rw_integ_check {
 const char *rw_integ_check_name(enum rw_integ_check c); /* "ktext", "idt", ... */
 
 enum rw_integ_sev {
-	RW_SEV_INFO,      /* event worth recording (module loaded, baseline note) */
-	RW_SEV_HOOK,      /* accepted patch that redirects code: still reported */
-	RW_SEV_VIOLATION, /* tampering */
-	RW_SEV_ERROR,     /* the check could not run (unreadable memory...) */
+	RW_FINDING_INFO,	/* event worth recording (module loaded, baseline note) */
+	RW_FINDING_HOOK,	/* accepted patch that redirects code: still reported */
+	RW_FINDING_VIOLATION,	/* tampering */
+	RW_FINDING_ERROR,	/* the check could not run (unreadable memory...) */
 };
 const char *rw_integ_sev_name(enum rw_integ_sev s);
 

@@ -107,12 +107,12 @@ int integ_cpu_baseline(struct rw_integrity *vm, const struct rw_kview *kv, rw_fi
 			if (!g.present || in_kernel_text(vm, g.target) || !fn)
 				continue;
 			if (in_init_text(vm, g.target)) /* e.g. #MC without MCE: early handler left */
-				integ_finding(&f, RW_CHECK_IDT, RW_SEV_INFO, (int)i, g.target,
+				integ_finding(&f, RW_CHECK_IDT, RW_FINDING_INFO, (int)i, g.target,
 					      "at baseline: vector %u still points at its early "
 					      "boot handler in (freed) init text",
 					      v);
 			else
-				integ_finding(&f, RW_CHECK_IDT, RW_SEV_VIOLATION, (int)i, g.target,
+				integ_finding(&f, RW_CHECK_IDT, RW_FINDING_VIOLATION, (int)i, g.target,
 					      "at baseline: vector %u handler outside kernel text",
 					      v);
 			integ_where(vm, kv, g.target, f.where, sizeof(f.where));
@@ -129,7 +129,7 @@ int integ_cpu_baseline(struct rw_integrity *vm, const struct rw_kview *kv, rw_fi
 
 		if (in_kernel_text(vm, vm->syscalls[n]))
 			continue;
-		integ_finding(&f, RW_CHECK_SYSCALL, RW_SEV_VIOLATION, -1, vm->syscalls[n],
+		integ_finding(&f, RW_CHECK_SYSCALL, RW_FINDING_VIOLATION, -1, vm->syscalls[n],
 			      "at baseline: syscall %u points outside kernel text", n);
 		integ_where(vm, kv, vm->syscalls[n], f.where, sizeof(f.where));
 		fn(ctx, &f);
@@ -152,7 +152,7 @@ static size_t vcpus_to_check(struct rw_integrity *vm, const struct rw_kview *kv,
 	if (kv->nvcpus != vm->nvcpus) {
 		struct rw_finding f;
 
-		integ_finding(&f, c, RW_SEV_ERROR, -1, 0,
+		integ_finding(&f, c, RW_FINDING_ERROR, -1, 0,
 			      "%zu vCPU states given, baseline has %zu: checking the common ones",
 			      kv->nvcpus, vm->nvcpus);
 		integ_report(fn, ctx, st, &f);
@@ -180,13 +180,13 @@ int rw_integrity_check_idt(struct rw_integrity *vm, const struct rw_kview *kv, r
 
 		if (kv->vcpus[i].idtr_base.prov == VMI_PROV_NONE ||
 		    kv->vcpus[i].idtr_limit.prov == VMI_PROV_NONE) {
-			integ_finding(&f, RW_CHECK_IDT, RW_SEV_ERROR, (int)i, 0, "IDTR not available");
+			integ_finding(&f, RW_CHECK_IDT, RW_FINDING_ERROR, (int)i, 0, "IDTR not available");
 			integ_report(fn, ctx, st, &f);
 			continue;
 		}
 		rc = read_idt(kv, &kv->vcpus[i], cur, why, sizeof(why));
 		if (cur->base != base->base || cur->limit != base->limit) {
-			integ_finding(&f, RW_CHECK_IDT, RW_SEV_VIOLATION, (int)i, cur->base,
+			integ_finding(&f, RW_CHECK_IDT, RW_FINDING_VIOLATION, (int)i, cur->base,
 				      "IDTR changed: base 0x%llx limit 0x%llx -> base 0x%llx limit "
 				      "0x%llx (source %s)",
 				      (unsigned long long)base->base, (unsigned long long)base->limit,
@@ -196,7 +196,7 @@ int rw_integrity_check_idt(struct rw_integrity *vm, const struct rw_kview *kv, r
 			continue;
 		}
 		if (rc) {
-			integ_finding(&f, RW_CHECK_IDT, RW_SEV_ERROR, (int)i, cur->base, "%s", why);
+			integ_finding(&f, RW_CHECK_IDT, RW_FINDING_ERROR, (int)i, cur->base, "%s", why);
 			integ_report(fn, ctx, st, &f);
 			continue;
 		}
@@ -210,7 +210,7 @@ int rw_integrity_check_idt(struct rw_integrity *vm, const struct rw_kview *kv, r
 			o = decode_gate(og);
 			g = decode_gate(ng);
 			integ_where(vm, kv, o.target, ow, sizeof(ow));
-			integ_finding(&f, RW_CHECK_IDT, RW_SEV_VIOLATION, (int)i, g.target,
+			integ_finding(&f, RW_CHECK_IDT, RW_FINDING_VIOLATION, (int)i, g.target,
 				      "vector %u gate changed: handler %s -> 0x%llx%s, type %u->%u, "
 				      "dpl %u->%u, present %u->%u, selector 0x%x->0x%x, ist %u->%u",
 				      v, ow, (unsigned long long)g.target,
@@ -260,14 +260,14 @@ int rw_integrity_check_cr(struct rw_integrity *vm, const struct rw_kview *kv, rw
 			if (!(base[b->reg] & b->bit))
 				continue;
 			if (v->prov == VMI_PROV_NONE) {
-				integ_finding(&f, RW_CHECK_CR, RW_SEV_ERROR, (int)i, 0,
+				integ_finding(&f, RW_CHECK_CR, RW_FINDING_ERROR, (int)i, 0,
 					      "%s: register value not available", b->name);
 				integ_report(fn, ctx, st, &f);
 				continue;
 			}
 			if (v->v & b->bit)
 				continue;
-			integ_finding(&f, RW_CHECK_CR, RW_SEV_VIOLATION, (int)i, 0,
+			integ_finding(&f, RW_CHECK_CR, RW_FINDING_VIOLATION, (int)i, 0,
 				      "%s cleared (set at baseline): value 0x%llx (source %s)", b->name,
 				      (unsigned long long)v->v, vmi_prov_name(v->prov));
 			integ_report(fn, ctx, st, &f);
@@ -351,7 +351,7 @@ int rw_integrity_check_syscalls(struct rw_integrity *vm, const struct rw_kview *
 		return 0;
 	e = vmi_x86_read(kv->x, vm->b->prof.sys_call_table + vm->slide, cur, 8ull * vm->nsyscalls);
 	if (e) {
-		integ_finding(&f, RW_CHECK_SYSCALL, RW_SEV_VIOLATION, -1,
+		integ_finding(&f, RW_CHECK_SYSCALL, RW_FINDING_VIOLATION, -1,
 			      vm->b->prof.sys_call_table + vm->slide,
 			      "sys_call_table no longer readable: %s", vmi_x86_strerror(e));
 		integ_report(fn, ctx, st, &f);
@@ -371,7 +371,7 @@ int rw_integrity_check_syscalls(struct rw_integrity *vm, const struct rw_kview *
 			snprintf(what, sizeof(what), "not a syscall handler, outside kernel text");
 		else
 			snprintf(what, sizeof(what), "not a syscall handler");
-		integ_finding(&f, RW_CHECK_SYSCALL, RW_SEV_VIOLATION, -1, cur[n],
+		integ_finding(&f, RW_CHECK_SYSCALL, RW_FINDING_VIOLATION, -1, cur[n],
 			      "syscall %u (%s) repointed: %s -> %s = 0x%llx (%s)", n, name, was,
 			      to, (unsigned long long)cur[n], what);
 		snprintf(f.where, sizeof(f.where), "%s", to);
@@ -409,7 +409,7 @@ static void msr_expect_addr(struct rw_integrity *vm, const struct rw_kview *kv, 
 	if (v->prov == VMI_PROV_KVM_IOCTL && !strcmp(name, "SYSENTER_EIP") && !(v->v >> 32) &&
 	    (uint32_t)v->v == (uint32_t)want)
 		return;
-	integ_finding(&f, RW_CHECK_MSR, RW_SEV_VIOLATION, cpu, v->v,
+	integ_finding(&f, RW_CHECK_MSR, RW_FINDING_VIOLATION, cpu, v->v,
 		      "%s = 0x%llx, expected %s = 0x%llx (source %s)", name,
 		      (unsigned long long)v->v, sym, (unsigned long long)want,
 		      vmi_prov_name(v->prov));
@@ -434,7 +434,7 @@ static void msr_sticky(const struct rw_kview *kv, int cpu, const char *name,
 	}
 	if (v->v == *first)
 		return;
-	integ_finding(&f, RW_CHECK_MSR, RW_SEV_VIOLATION, cpu, 0,
+	integ_finding(&f, RW_CHECK_MSR, RW_FINDING_VIOLATION, cpu, 0,
 		      "%s changed: 0x%llx -> 0x%llx (source %s)", name, (unsigned long long)*first,
 		      (unsigned long long)v->v, vmi_prov_name(v->prov));
 	integ_report(fn, ctx, st, &f);
@@ -474,7 +474,7 @@ int rw_integrity_check_msrs(struct rw_integrity *vm, const struct rw_kview *kv,
 	if (unverified) {
 		struct rw_finding f;
 
-		integ_finding(&f, RW_CHECK_MSR, RW_SEV_INFO, -1, 0,
+		integ_finding(&f, RW_CHECK_MSR, RW_FINDING_INFO, -1, 0,
 			      "%zu MSR value(s) from guest reports ignored: the reporting module "
 			      "is not verified intact",
 			      unverified);

@@ -128,7 +128,7 @@ static size_t classify_module(struct rw_integrity *vm, const struct rw_kview *kv
 			if (st)
 				st->sites_accepted++;
 			if (hook) {
-				integ_finding(&f, RW_CHECK_MODULES, RW_SEV_HOOK, -1, s->addr,
+				integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_HOOK, -1, s->addr,
 					      "module %s: patch site -> %s", name, why);
 				integ_where(vm, kv, s->addr, f.where, sizeof(f.where));
 				integ_report(fn, ctx, st, &f);
@@ -144,7 +144,7 @@ static size_t classify_module(struct rw_integrity *vm, const struct rw_kview *kv
 			for (size_t k = j + 1; k < t->size && k - last < 8; k++)
 				if (cur[k] != t->copy[k])
 					last = k;
-			integ_finding(&f, RW_CHECK_MODULES, RW_SEV_VIOLATION, -1, va,
+			integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_VIOLATION, -1, va,
 				      "module %s: %zu byte(s) of text modified at +0x%zx outside its "
 				      "patch sites",
 				      name, last - j + 1, j);
@@ -187,7 +187,7 @@ static int first_sight(struct rw_integrity *vm, const struct rw_kview *kv,
 	memcpy(t->name, name, RW_MOD_NAME_MAX);
 	if (!m->text_size || m->text_size > RW_MOD_TEXT_MAX || !integ_in_module_area(vm->b, m->text) ||
 	    m->text + m->text_size > vm->b->prof.module_end) {
-		integ_finding(&f, RW_CHECK_MODULES, RW_SEV_VIOLATION, -1, m->text,
+		integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_VIOLATION, -1, m->text,
 			      "module %s: core text 0x%llx size %llu outside the module area or "
 			      "out of bounds",
 			      name, (unsigned long long)m->text, (unsigned long long)m->text_size);
@@ -199,14 +199,14 @@ static int first_sight(struct rw_integrity *vm, const struct rw_kview *kv,
 	if (!t->copy || vmi_x86_read(kv->x, t->text, t->copy, t->size)) {
 		free(t->copy);
 		t->copy = NULL;
-		integ_finding(&f, RW_CHECK_MODULES, RW_SEV_ERROR, -1, m->text,
+		integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_ERROR, -1, m->text,
 			      "module %s: core text unreadable, not tracked", name);
 		integ_report(fn, ctx, st, &f);
 		return 0;
 	}
 	t->hash = XXH3_64bits(t->copy, t->size);
 	t->intact = 1;
-	integ_finding(&f, RW_CHECK_MODULES, RW_SEV_INFO, -1, m->addr,
+	integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_INFO, -1, m->addr,
 		      "module %s loaded: text 0x%llx, %llu bytes, xxh3 %016llx", name,
 		      (unsigned long long)m->text, (unsigned long long)m->text_size,
 		      (unsigned long long)t->hash);
@@ -228,7 +228,7 @@ static void recheck(struct rw_integrity *vm, const struct rw_kview *kv,
 	if (!cur)
 		return;
 	if (vmi_x86_read(kv->x, t->text, cur, t->size)) {
-		integ_finding(&f, RW_CHECK_MODULES, RW_SEV_VIOLATION, -1, t->text,
+		integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_VIOLATION, -1, t->text,
 			      "module %s: core text no longer readable", name);
 		integ_report(fn, ctx, st, &f);
 		t->intact = 0;
@@ -272,7 +272,7 @@ int rw_integrity_check_modules(struct rw_integrity *vm, const struct rw_kview *k
 
 			name_of(m, name);
 			if (!find_mod(other, no, m->addr)) {
-				integ_finding(&f, RW_CHECK_MODULES, RW_SEV_VIOLATION, -1, m->addr,
+				integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_VIOLATION, -1, m->addr,
 					      pass ? "module %s (struct module 0x%llx) in the module "
 						     "kset but not on the module list: hidden from "
 						     "lsmod"
@@ -309,7 +309,7 @@ int rw_integrity_check_modules(struct rw_integrity *vm, const struct rw_kview *k
 			continue;
 		}
 		if (t->addr) {
-			integ_finding(&f, RW_CHECK_MODULES, RW_SEV_INFO, -1, t->addr,
+			integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_INFO, -1, t->addr,
 				      "module %s unloaded", t->name);
 			integ_report(fn, ctx, st, &f);
 		}

@@ -122,7 +122,7 @@ int integ_text_baseline(struct rw_integrity *vm, const struct rw_kview *kv, rw_f
 		if (differ && fn) {
 			struct rw_finding f;
 
-			integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_SEV_INFO, -1, 0,
+			integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_FINDING_INFO, -1, 0,
 				      "%zu of %zu pages differ from the shared baseline of build %s "
 				      "at attach (kept privately for this VM)",
 				      differ, rg->npages, b->prof.build_id);
@@ -369,7 +369,7 @@ static void pend(struct page_result *pr, const struct rw_finding *f)
 		pr->f[pr->nf++] = *f;
 	} else {
 		pr->dropped++;
-		pr->dropped_violations += f->sev == RW_SEV_VIOLATION;
+		pr->dropped_violations += f->sev == RW_FINDING_VIOLATION;
 	}
 }
 
@@ -419,7 +419,7 @@ static int try_sites(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 						       "static call", "static call trampoline",
 						       "smp lock" };
 
-			integ_finding(&f, RW_CHECK_KTEXT, RW_SEV_HOOK, -1, slid.addr,
+			integ_finding(&f, RW_CHECK_KTEXT, RW_FINDING_HOOK, -1, slid.addr,
 				      "%s site patched: -> %s", kinds[s->kind], why);
 			integ_where(vm, kv, slid.addr, f.where, sizeof(f.where));
 			fill_bytes(&f, exp + so, cur + so, (size_t)n);
@@ -460,7 +460,7 @@ static int try_kprobe(struct rw_integrity *vm, const struct rw_kview *kv, uint64
 		if (!what)
 			continue;
 		pr->accepted++;
-		integ_finding(&f, RW_CHECK_KTEXT, RW_SEV_HOOK, -1, a + vm->slide,
+		integ_finding(&f, RW_CHECK_KTEXT, RW_FINDING_HOOK, -1, a + vm->slide,
 			      "%s registered in kprobe_table", what);
 		integ_where(vm, kv, a + vm->slide, f.where, sizeof(f.where));
 		fill_bytes(&f, exp + so, cur + so, (size_t)(*site_end - a));
@@ -535,7 +535,7 @@ static void classify(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 				k++;
 			}
 			pr->unexplained++;
-			integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_SEV_VIOLATION,
+			integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_FINDING_VIOLATION,
 				      -1, va + vm->slide,
 				      "%zu byte(s) of kernel %s modified outside any patch site",
 				      last - j + 1, r ? "read-only data" : "text");
@@ -571,7 +571,7 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 	int e = 0;
 
 	if (!pr) {
-		integ_finding(&f, RW_CHECK_KTEXT, RW_SEV_ERROR, -1, page + vm->slide, "out of memory");
+		integ_finding(&f, RW_CHECK_KTEXT, RW_FINDING_ERROR, -1, page + vm->slide, "out of memory");
 		integ_report(fn, ctx, st, &f);
 		return;
 	}
@@ -591,7 +591,7 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 		sleep_ms(2);
 	}
 	if (e) {
-		integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_SEV_ERROR, -1,
+		integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_FINDING_ERROR, -1,
 			      page + vm->slide, "page changed but unreadable now: %s",
 			      vmi_x86_strerror(e));
 		integ_report(fn, ctx, st, &f);
@@ -602,7 +602,7 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 		integ_report(fn, ctx, st, &pr->f[k]);
 	if (pr->dropped) {
 		integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT,
-			      pr->dropped_violations ? RW_SEV_VIOLATION : RW_SEV_HOOK, -1,
+			      pr->dropped_violations ? RW_FINDING_VIOLATION : RW_FINDING_HOOK, -1,
 			      page + vm->slide,
 			      "%zu more finding(s) on this page not listed (%zu violation(s))",
 			      pr->dropped, pr->dropped_violations);
@@ -679,7 +679,7 @@ int rw_integrity_check_text(struct rw_integrity *vm, const struct rw_kview *kv,
 		if (unreadable) {
 			struct rw_finding f;
 
-			integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_SEV_VIOLATION, -1,
+			integ_finding(&f, r ? RW_CHECK_KRODATA : RW_CHECK_KTEXT, RW_FINDING_VIOLATION, -1,
 				      first_bad,
 				      "%zu page(s) no longer readable through the kernel page "
 				      "tables (first at 0x%llx): unmapped or remapped",

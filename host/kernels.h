@@ -22,10 +22,8 @@
 
 #include <stddef.h>
 
-/* Forward declarations only: this header is included next to daemon_store.h,
- * whose severity names clash with host/integrity.h. */
-struct rw_integrity_cache;
-struct vmi_kcat;
+#include "host/integrity.h"
+#include "vmi/kcat.h"
 
 #define RW_KERNELS_MAX 16
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "host/cpio.h"
+#include "vmi/err.h"
 #include "vmi/qmp.h"
 
 #define RW_MAX_TRACKED_VMS 64
@@ -67,14 +68,8 @@ void rw_vm_kill_all(void)
 	}
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+/* The message into err (vmi/err.h); the caller returns its own code. */
+#define set_err(err, errlen, ...) ((void)vmi_seterr(err, errlen, 0, __VA_ARGS__))
 
 static long long now_ms(void)
 {

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmi/err.h"
+
 #define MAX_PATH_DEPTH 16
 #define MAX_ANON_DEPTH 8
 #define MAX_NAME 128
@@ -17,18 +19,8 @@ struct vmi_kbtf {
 	struct btf *btf;
 };
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+/* Errors: a code returned, the message into err (vmi/err.h). */
+#define fail(...) vmi_seterr(__VA_ARGS__)
 
 const char *vmi_kbtf_strerror(int code)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vmi/err.h"
 #include "vmi/kimage.h"
 
 #define MAX_SECTIONS 4096
@@ -30,18 +31,8 @@ struct vmi_kcat {
 	struct vmi_kbtf *btf;
 };
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+/* Errors: a code returned, the message into err (vmi/err.h). */
+#define fail(...) vmi_seterr(__VA_ARGS__)
 
 const char *vmi_kcat_strerror(int code)
 {

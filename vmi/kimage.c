@@ -16,6 +16,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "vmi/err.h"
+
 /* Offsets in the x86 boot protocol setup header (Documentation/arch/x86/boot.rst). */
 #define HDR_SETUP_SECTS 0x1f1
 #define HDR_BOOT_FLAG 0x1fe
@@ -29,19 +31,8 @@
 #define LZ4_LEGACY_BLOCK ((size_t)8 << 20) /* uncompressed bytes per block */
 #define DECODER_MEMLIMIT ((uint64_t)256 << 20)
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+/* Errors: a code returned, the message into err (vmi/err.h). */
+#define fail(...) vmi_seterr(__VA_ARGS__)
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static uint32_t le32(const uint8_t *p)

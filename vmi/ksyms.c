@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmi/err.h"
+
 struct vmi_ksyms {
 	struct vmi_ksym *sym; /* address order */
 	size_t n;
@@ -42,18 +44,8 @@ struct vmi_ksyms {
 #define WORK_BASE ((size_t)1 << 22)
 #define SYSTEM_MAP_MAX ((size_t)256 << 20)
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+/* Errors: a code returned, the message into err (vmi/err.h). */
+#define fail(...) vmi_seterr(__VA_ARGS__)
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static uint32_t le32(const uint8_t *p)

@@ -2,23 +2,11 @@
  * cross adjacent regions, direct pointers, and the "host buffers" backend. */
 #include "vmi/mem.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vmi/vcpu.h"
-
-int vmi_seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 const char *vmi_mem_strerror(int code)
 {

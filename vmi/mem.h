@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmi/err.h"
+
 struct vmi_vcpu;
 
 enum vmi_mem_err {
@@ -152,9 +154,5 @@ int vmi_mem_open_kvm(const struct vmi_kvm_slot *slots, size_t nslots, const int 
 /* Validate + sort a region table in place (no overlap, no overflow, size > 0,
  * n <= VMI_MEM_MAX_REGIONS). */
 int vmi_mem_regions_check(struct vmi_mem_region *r, size_t n, char *err, size_t errlen);
-
-/* snprintf into err when err != NULL; returns code. */
-int vmi_seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 #endif

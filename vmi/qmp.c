@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmi/err.h"
+
 struct rw_qmp {
 	int fd;
 	char *buf;	/* bytes received and not yet consumed */
@@ -20,16 +22,8 @@ struct rw_qmp {
 	size_t cap;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+/* The message into err (vmi/err.h); the caller returns its own code. */
+#define set_err(err, errlen, ...) ((void)vmi_seterr(err, errlen, 0, __VA_ARGS__))
 
 static long long now_ms(void)
 {

@@ -22,137 +22,35 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/lib/e2e_daemon.h"
 #include "tests/lib/harness.h"
 
 static struct rw_test_env env;
-static char dir[128], control[256], state_dir[256], conf[256];
-static int daemon_pid;
-
-/* Run a shell command line; returns its exit status, output (stdout+stderr) in *out. */
-static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(char **out, const char *fmt, ...)
-{
-	char cmd[4096], buf[4096];
-	size_t len = 0, cap = 0;
-	char *text = NULL;
-	va_list ap;
-	FILE *p;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (fgets(buf, sizeof(buf), p)) {
-		size_t n = strlen(buf);
-
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			text = realloc(text, cap);
-			assert_non_null(text);
-		}
-		memcpy(text + len, buf, n + 1);
-		len += n;
-	}
-	status = pclose(p);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* ringwatch ARGS against the test daemon; exit status, output in *out. */
-static int rw(char **out, const char *args)
-{
-	return sh(out, "RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' %s 2>&1",
-		  control, env.kit, env.build, args);
-}
-
-static json_t *rw_json(const char *args, int want_rc)
-{
-	char *out;
-	int rc = rw(&out, args);
-	json_error_t jerr;
-	json_t *o;
-
-	if (rc != want_rc)
-		fail_msg("ringwatch %s: exit %d, want %d:\n%s", args, rc, want_rc, out);
-	o = json_loads(out, 0, &jerr);
-	if (!o)
-		fail_msg("ringwatch %s: not JSON (%s):\n%s", args, jerr.text, out);
-	free(out);
-	return o;
-}
-
-static int read_daemon_pid(void)
-{
-	char path[300];
-	FILE *f;
-	int pid = 0;
-
-	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%d", &pid), 1);
-	fclose(f);
-	return pid;
-}
-
-static void start_daemon(void)
-{
-	char *out;
-	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' "
-		    "--json-log '%s/events.jsonl' 2>&1", env.build, state_dir, control, conf, dir);
-
-	if (rc != 0)
-		fail_msg("ringwatchd exited %d: %s", rc, out);
-	free(out);
-	daemon_pid = read_daemon_pid();
-	assert_true(daemon_pid > 0);
-}
-
-static void wait_gone(int pid, int timeout_s)
-{
-	for (int i = 0; i < timeout_s * 10; i++) {
-		if (kill(pid, 0) && errno == ESRCH)
-			return;
-		usleep(100000);
-	}
-	fail_msg("process %d still there after %d s", pid, timeout_s);
-}
+static struct rw_test_daemon rwd;
 
 static int setup(void **state)
 {
 	(void)state;
 	rw_test_install_cleanup();
 	rw_test_env_load(&env);
-	rw_test_mkdtemp(dir, sizeof(dir), "daemon");
-	snprintf(control, sizeof(control), "%s/control.sock", dir);
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
-	rw_test_write_file(dir, "ringwatch.conf",
-			   "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
-			   "respond * alert log\n", 0644);
+	rw_test_daemon_init(&rwd, &env, "daemon",
+			    "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+			    "respond * alert log\n");
+	rwd.json_log = true;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0) {
-		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
-			usleep(100000);
-	}
-	rw_test_rmtree(dir);
+	rw_test_daemon_cleanup(&rwd);
 	return 0;
 }
 
 static void expect_usage_error(const char *args, const char *needle)
 {
 	char *out;
-	int rc = rw(&out, args);
+	int rc = rw_test_ringwatch(&rwd, &out, "%s", args);
 
 	if (rc != 2 || !strstr(out, needle))
 		fail_msg("ringwatch %s: exit %d, want 2 and '%s':\n%s", args, rc, needle, out);
@@ -174,49 +72,31 @@ static void test_errors_without_daemon(void **state)
 	expect_usage_error("launch g --cpus many", "--cpus");
 	expect_usage_error("launch g --kernel /k", "--kernel and --initrd go together");
 	/* A config with a bad line: file and line named, exit 2, nothing started. */
-	rw_test_write_file(dir, "bad.conf", "interval 1s\nrespond cr-bits alert reboot\n", 0644);
-	rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s/bad.conf' 2>&1",
-		env.build, state_dir, control, dir);
+	rw_test_write_file(rwd.dir, "bad.conf", "interval 1s\nrespond cr-bits alert reboot\n", 0644);
+	rc = rw_test_sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' "
+			"--config '%s/bad.conf' 2>&1", env.build, rwd.state_dir, rwd.control, rwd.dir);
 	if (rc != 2 || !strstr(out, "bad.conf:2: 'respond': unknown action 'reboot'"))
 		fail_msg("bad config: exit %d: %s", rc, out);
 	free(out);
-	assert_int_equal(access(control, F_OK), -1);
-	rc = sh(&out, "'%s/rel/bin/ringwatchd' --bogus 2>&1", env.build);
+	assert_int_equal(access(rwd.control, F_OK), -1);
+	rc = rw_test_sh(&out, "'%s/rel/bin/ringwatchd' --bogus 2>&1", env.build);
 	assert_int_equal(rc, 2);
 	free(out);
-}
-
-static json_t *find_vm(json_t *list, const char *name)
-{
-	size_t i;
-	json_t *vm;
-
-	json_array_foreach(list, i, vm)
-		if (!strcmp(json_string_value(json_object_get(vm, "name")), name))
-			return vm;
-	return NULL;
-}
-
-static const char *vm_state(json_t *list, const char *name)
-{
-	json_t *vm = find_vm(list, name);
-
-	return vm ? json_string_value(json_object_get(vm, "state")) : "(missing)";
 }
 
 /* QMP "stop" on a guest, behind ringwatch's back. */
 static void qmp_stop(const char *qmp_path)
 {
 	char *out;
-	int rc = sh(&out, "python3 - '%s' <<'PY'\n"
-		    "import json, socket, sys\n"
-		    "s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])\n"
-		    "f = s.makefile('rw')\n"
-		    "f.readline()\n"
-		    "for cmd in ('qmp_capabilities', 'stop'):\n"
-		    "    f.write(json.dumps({'execute': cmd}) + '\\n'); f.flush()\n"
-		    "    while 'return' not in json.loads(f.readline()): pass\n"
-		    "PY", qmp_path);
+	int rc = rw_test_sh(&out, "python3 - '%s' <<'PY'\n"
+			    "import json, socket, sys\n"
+			    "s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])\n"
+			    "f = s.makefile('rw')\n"
+			    "f.readline()\n"
+			    "for cmd in ('qmp_capabilities', 'stop'):\n"
+			    "    f.write(json.dumps({'execute': cmd}) + '\\n'); f.flush()\n"
+			    "    while 'return' not in json.loads(f.readline()): pass\n"
+			    "PY", qmp_path);
 
 	if (rc)
 		fail_msg("QMP stop on %s: %s", qmp_path, out);
@@ -230,52 +110,52 @@ static void test_two_guests_one_tampered(void **state)
 	int rc;
 
 	(void)state;
-	start_daemon();
-	rc = rw(&out, "launch ringwatch-test-d1 --cpus 2");
+	rw_test_daemon_start(&rwd);
+	rc = rw_test_ringwatch(&rwd, &out, "launch ringwatch-test-d1 --cpus 2");
 	if (rc)
 		fail_msg("launch d1: %d\n%s", rc, out);
 	assert_non_null(strstr(out, "VM ringwatch-test-d1: ok"));
 	free(out);
-	rc = rw(&out, "launch ringwatch-test-d2");
+	rc = rw_test_ringwatch(&rwd, &out, "launch ringwatch-test-d2");
 	if (rc)
 		fail_msg("launch d2: %d\n%s", rc, out);
 	free(out);
-	list = rw_json("list --json", 0);
-	assert_string_equal(vm_state(list, "ringwatch-test-d1"), "ok");
-	assert_string_equal(vm_state(list, "ringwatch-test-d2"), "ok");
-	assert_non_null(strstr(json_string_value(json_object_get(find_vm(list, "ringwatch-test-d1"),
-								 "kernel")), env.kver));
-	vm = find_vm(list, "ringwatch-test-d2");
+	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d1"), "ok");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d2"), "ok");
+	vm = rw_test_list_vm(list, "ringwatch-test-d1");
+	assert_non_null(strstr(json_string_value(json_object_get(vm, "kernel")), env.kver));
+	vm = rw_test_list_vm(list, "ringwatch-test-d2");
 	snprintf(qmp, sizeof(qmp), "%s", json_string_value(json_object_get(vm, "qmp")));
 	json_decref(list);
 
 	qmp_stop(qmp);
 	/* Within two intervals (plus a pass) the paused guest is an alert. */
 	for (int i = 0; i < 40; i++) {
-		rc = rw(&out, "list --json");
+		rc = rw_test_ringwatch(&rwd, &out, "list --json");
 		free(out);
 		if (rc == 1)
 			break;
 		usleep(100000);
 	}
-	list = rw_json("list --json", 1);
-	assert_string_equal(vm_state(list, "ringwatch-test-d2"), "alert");
-	assert_string_equal(vm_state(list, "ringwatch-test-d1"), "ok");
-	vm = find_vm(list, "ringwatch-test-d2");
+	list = rw_test_ringwatch_json(&rwd, 1, "list --json");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d2"), "alert");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d1"), "ok");
+	vm = rw_test_list_vm(list, "ringwatch-test-d2");
 	assert_string_equal(json_string_value(json_array_get(json_object_get(vm, "failing"), 0)),
 			    "vm-liveness");
 	assert_int_equal(json_integer_value(json_object_get(vm, "open_alerts")), 1);
 	json_decref(list);
-	assert_int_equal(rw(&out, "status ringwatch-test-d1"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "status ringwatch-test-d1"), 0);
 	free(out);
-	assert_int_equal(rw(&out, "status ringwatch-test-d2"), 1);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "status ringwatch-test-d2"), 1);
 	assert_non_null(strstr(out, "paused, not by ringwatch"));
 	free(out);
-	vm = rw_json("check ringwatch-test-d2 --json", 1);
+	vm = rw_test_ringwatch_json(&rwd, 1, "check ringwatch-test-d2 --json");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(
 		json_object_get(vm, "checks"), 0), "source")), "qmp");
 	json_decref(vm);
-	assert_int_equal(rw(&out, "events ringwatch-test-d2"), 1);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "events ringwatch-test-d2"), 1);
 	assert_non_null(strstr(out, "alert"));
 	free(out);
 	expect_usage_error("status no-such-vm", "no VM 'no-such-vm'");
@@ -289,15 +169,15 @@ static void test_kill9_keeps_events(void **state)
 {
 	json_t *before, *after, *list, *ev;
 	size_t i, j;
-	int old = daemon_pid;
+	int old = rwd.pid;
 
 	(void)state;
-	before = rw_json("events --json", 0);
+	before = rw_test_ringwatch_json(&rwd, 0, "events --json");
 	assert_true(json_array_size(before) >= 3);
-	kill(daemon_pid, SIGKILL);
-	wait_gone(old, 10);
-	start_daemon();
-	after = rw_json("events --json", 0);
+	kill(rwd.pid, SIGKILL);
+	rw_test_wait_gone(old, 10);
+	rw_test_daemon_start(&rwd);
+	after = rw_test_ringwatch_json(&rwd, 0, "events --json");
 	json_array_foreach(before, i, ev) {
 		bool found = false;
 		json_t *e2;
@@ -312,9 +192,9 @@ static void test_kill9_keeps_events(void **state)
 	json_decref(before);
 	json_decref(after);
 	/* The guests died with the daemon that owned them: kept, marked gone. */
-	list = rw_json("list --json", 0);
-	assert_string_equal(vm_state(list, "ringwatch-test-d1"), "gone");
-	assert_string_equal(vm_state(list, "ringwatch-test-d2"), "gone");
+	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d1"), "gone");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d2"), "gone");
 	json_decref(list);
 }
 
@@ -325,18 +205,18 @@ static void test_libvirt_hook(void **state)
 	int rc, qemu_pid;
 
 	(void)state;
-	rc = rw(&out, "launch ringwatch-test-d3");
+	rc = rw_test_ringwatch(&rwd, &out, "launch ringwatch-test-d3");
 	if (rc)
 		fail_msg("launch d3: %d\n%s", rc, out);
 	free(out);
-	vm = rw_json("status ringwatch-test-d3 --json", 0);
+	vm = rw_test_ringwatch_json(&rwd, 0, "status ringwatch-test-d3 --json");
 	snprintf(qmp, sizeof(qmp), "%s", json_string_value(json_object_get(vm, "qmp")));
 	qemu_pid = (int)json_integer_value(json_object_get(vm, "qemu_pid"));
 	json_decref(vm);
 	assert_true(qemu_pid > 0);
 	/* What libvirt would have: its pid file, and the domain XML on stdin. */
 	snprintf(xml, sizeof(xml), "%d\n", qemu_pid);
-	rw_test_write_file(dir, "libvirt/dom1.pid", xml, 0644);
+	rw_test_write_file(rwd.dir, "libvirt/dom1.pid", xml, 0644);
 	snprintf(xml, sizeof(xml),
 		 "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
 		 "  <name>dom1</name>\n"
@@ -345,15 +225,15 @@ static void test_libvirt_hook(void **state)
 		 "  <qemu:commandline>\n    <qemu:arg value='-qmp'/>\n"
 		 "    <qemu:arg value='unix:%s,server=on,wait=off'/>\n  </qemu:commandline>\n"
 		 "</domain>\n", env.kernel, qmp);
-	rw_test_write_file(dir, "dom1.xml", xml, 0644);
+	rw_test_write_file(rwd.dir, "dom1.xml", xml, 0644);
 #define HOOK_ENV "RINGWATCH_HOOK_STRICT=1 RINGWATCH_CONTROL='%s' RINGWATCH_BIN='%s/rel/bin/ringwatch' " \
 		 "RINGWATCH_LIBVIRT_RUN='%s/libvirt' '%s/configs/libvirt/hooks/qemu'"
-	rc = sh(&out, HOOK_ENV " dom1 started begin - < '%s/dom1.xml' 2>&1", control, env.build,
-		dir, env.top, dir);
+	rc = rw_test_sh(&out, HOOK_ENV " dom1 started begin - < '%s/dom1.xml' 2>&1", rwd.control,
+			env.build, rwd.dir, env.top, rwd.dir);
 	if (rc)
 		fail_msg("hook started: %d\n%s", rc, out);
 	free(out);
-	vm = rw_json("check dom1 --json", 0);
+	vm = rw_test_ringwatch_json(&rwd, 0, "check dom1 --json");
 	assert_string_equal(json_string_value(json_object_get(vm, "state")), "ok");
 	assert_string_equal(json_string_value(json_object_get(vm, "qmp")), qmp);
 	assert_string_equal(json_string_value(json_object_get(vm, "kernel_image")), env.kernel);
@@ -361,29 +241,29 @@ static void test_libvirt_hook(void **state)
 	assert_non_null(strstr(json_string_value(json_object_get(vm, "kernel")), env.kver));
 	json_decref(vm);
 	/* Hooks libvirt runs for other phases do nothing. */
-	assert_int_equal(sh(NULL, HOOK_ENV " dom1 prepare begin - < '%s/dom1.xml'", control,
-			    env.build, dir, env.top, dir), 0);
-	rc = sh(&out, HOOK_ENV " dom1 stopped end - < '%s/dom1.xml' 2>&1", control, env.build, dir,
-		env.top, dir);
+	assert_int_equal(rw_test_sh(NULL, HOOK_ENV " dom1 prepare begin - < '%s/dom1.xml'",
+				    rwd.control, env.build, rwd.dir, env.top, rwd.dir), 0);
+	rc = rw_test_sh(&out, HOOK_ENV " dom1 stopped end - < '%s/dom1.xml' 2>&1", rwd.control,
+			env.build, rwd.dir, env.top, rwd.dir);
 	if (rc)
 		fail_msg("hook stopped: %d\n%s", rc, out);
 	free(out);
-	list = rw_json("list --json", 0);
-	assert_null(find_vm(list, "dom1"));
+	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
+	assert_null(rw_test_list_vm(list, "dom1"));
 	json_decref(list);
 	/* A domain without its own QMP socket: strict mode says why, exit 2. */
-	rw_test_write_file(dir, "noqmp.xml", "<domain><name>dom2</name></domain>\n", 0644);
-	rc = sh(&out, HOOK_ENV " dom2 started begin - < '%s/noqmp.xml' 2>&1", control, env.build,
-		dir, env.top, dir);
+	rw_test_write_file(rwd.dir, "noqmp.xml", "<domain><name>dom2</name></domain>\n", 0644);
+	rc = rw_test_sh(&out, HOOK_ENV " dom2 started begin - < '%s/noqmp.xml' 2>&1", rwd.control,
+			env.build, rwd.dir, env.top, rwd.dir);
 	assert_int_equal(rc, 2);
 	assert_non_null(strstr(out, "no '-qmp unix:PATH'"));
 	free(out);
 
-	assert_int_equal(rw(&out, "destroy ringwatch-test-d3"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "destroy ringwatch-test-d3"), 0);
 	free(out);
-	wait_gone(qemu_pid, 30);
-	list = rw_json("list --json", 0);
-	assert_string_equal(vm_state(list, "ringwatch-test-d3"), "gone");
+	rw_test_wait_gone(qemu_pid, 30);
+	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
+	assert_string_equal(rw_test_list_vm_state(list, "ringwatch-test-d3"), "gone");
 	json_decref(list);
 }
 
@@ -395,18 +275,18 @@ static void test_clean_stop(void **state)
 	int qemu_pid, rc;
 
 	(void)state;
-	rc = rw(&out, "launch ringwatch-test-d4");
+	rc = rw_test_ringwatch(&rwd, &out, "launch ringwatch-test-d4");
 	if (rc)
 		fail_msg("launch d4: %d\n%s", rc, out);
 	free(out);
-	vm = rw_json("status ringwatch-test-d4 --json", 0);
+	vm = rw_test_ringwatch_json(&rwd, 0, "status ringwatch-test-d4 --json");
 	qemu_pid = (int)json_integer_value(json_object_get(vm, "qemu_pid"));
 	json_decref(vm);
-	kill(daemon_pid, SIGTERM);
-	wait_gone(daemon_pid, 60);
-	wait_gone(qemu_pid, 10);
-	daemon_pid = 0;
-	assert_int_equal(access(control, F_OK), -1);
+	kill(rwd.pid, SIGTERM);
+	rw_test_wait_gone(rwd.pid, 60);
+	rw_test_wait_gone(qemu_pid, 10);
+	rwd.pid = 0;
+	assert_int_equal(access(rwd.control, F_OK), -1);
 	expect_usage_error("list", "cannot reach ringwatchd");
 }
 

@@ -38,124 +38,20 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/lib/e2e_daemon.h"
 #include "tests/lib/harness.h"
 
 #define INTERVAL_MS 500
 #define FLOOD_WINDOW_S 12
 
 static struct rw_test_env env;
-static char dir[128], control[256], state_dir[256], conf[256], overlay1[300], overlay2[300];
-static int daemon_pid, metrics_port;
+static struct rw_test_daemon rwd;
+static char overlay1[300], overlay2[300];
+static int metrics_port;
 static struct rw_vm g2;		/* attached guest: QEMU and vsockd are the test's */
 static pid_t vsockd2;
 
 /* ---- host helpers --------------------------------------------------------- */
-
-static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(char **out, const char *fmt, ...)
-{
-	char cmd[4096], buf[4096];
-	size_t len = 0, cap = 0;
-	char *text = NULL;
-	va_list ap;
-	FILE *p;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (fgets(buf, sizeof(buf), p)) {
-		size_t n = strlen(buf);
-
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			text = realloc(text, cap);
-			assert_non_null(text);
-		}
-		memcpy(text + len, buf, n + 1);
-		len += n;
-	}
-	status = pclose(p);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int rw(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int rw(char **out, const char *fmt, ...)
-{
-	char args[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return sh(out, "RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' %s 2>&1",
-		  control, env.kit, env.build, args);
-}
-
-static json_t *rw_json(int want_rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static json_t *rw_json(int want_rc, const char *fmt, ...)
-{
-	char args[2048], *out;
-	json_error_t jerr;
-	va_list ap;
-	json_t *o;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	rc = rw(&out, "%s", args);
-	if (rc != want_rc)
-		fail_msg("ringwatch %s: exit %d, want %d:\n%s", args, rc, want_rc, out);
-	o = json_loads(out, 0, &jerr);
-	if (!o)
-		fail_msg("ringwatch %s: not JSON (%s):\n%.2000s", args, jerr.text, out);
-	free(out);
-	return o;
-}
-
-static int read_daemon_pid(void)
-{
-	char path[300];
-	FILE *f;
-	int pid = 0;
-
-	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%d", &pid), 1);
-	fclose(f);
-	return pid;
-}
-
-static void start_daemon(void)
-{
-	char *out;
-	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' "
-		    "--json-log '%s/events.jsonl' 2>&1", env.build, state_dir, control, conf, dir);
-
-	if (rc != 0)
-		fail_msg("ringwatchd exited %d: %s", rc, out);
-	free(out);
-	daemon_pid = read_daemon_pid();
-	assert_true(daemon_pid > 0);
-}
-
-static void wait_gone(int pid, int timeout_s)
-{
-	for (int i = 0; i < timeout_s * 10; i++) {
-		if (kill(pid, 0) && errno == ESRCH)
-			return;
-		usleep(100000);
-	}
-	fail_msg("process %d still there after %d s", pid, timeout_s);
-}
 
 static void copy_file(const char *src, const char *dst_dir, const char *rel, int mode)
 {
@@ -163,8 +59,8 @@ static void copy_file(const char *src, const char *dst_dir, const char *rel, int
 
 	if (access(src, R_OK))
 		fail_msg("missing %s (scripts/build-payloads, scripts/build-guest-bpf, the kit)", src);
-	if (sh(&out, "mkdir -p \"$(dirname '%s/%s')\" && cp '%s' '%s/%s' && chmod %o '%s/%s' 2>&1",
-	       dst_dir, rel, src, dst_dir, rel, mode, dst_dir, rel))
+	if (rw_test_sh(&out, "mkdir -p \"$(dirname '%s/%s')\" && cp '%s' '%s/%s' && chmod %o '%s/%s' "
+		       "2>&1", dst_dir, rel, src, dst_dir, rel, mode, dst_dir, rel))
 		fail_msg("copying %s: %s", src, out);
 	free(out);
 }
@@ -194,7 +90,7 @@ static json_t *rw_json_events(const char *vm)
 	char *out;
 	json_error_t jerr;
 	json_t *o;
-	int rc = rw(&out, "events %s --json --limit 100000", vm);
+	int rc = rw_test_ringwatch(&rwd, &out, "events %s --json --limit 100000", vm);
 
 	if (rc != 0 && rc != 1)
 		fail_msg("ringwatch events %s: exit %d:\n%s", vm, rc, out);
@@ -260,7 +156,7 @@ static json_t *wait_report(const char *vm, const char *event, const char *key,
 
 static json_t *vm_status(const char *vm)
 {
-	return rw_json(0, "status %s --json", vm);
+	return rw_test_ringwatch_json(&rwd, 0, "status %s --json", vm);
 }
 
 /* ---- fixture ---------------------------------------------------------------- */
@@ -277,14 +173,11 @@ static int setup(void **state)
 		 env.payloads, env.top, env.kit, env.payloads);
 	if (system(cmd) != 0)
 		fail_msg("cannot build the guest payloads: %s", cmd);
-	rw_test_mkdtemp(dir, sizeof(dir), "dchan");
-	snprintf(control, sizeof(control), "%s/control.sock", dir);
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
 	metrics_port = 20000 + (int)(getpid() % 20000);
 	snprintf(cfg, sizeof(cfg), "interval %dms\nmetrics 127.0.0.1:%d\nsyslog off\n"
 		 "qmp-timeout 2s\nrespond * alert log\n", INTERVAL_MS, metrics_port);
-	rw_test_write_file(dir, "ringwatch.conf", cfg, 0644);
+	rw_test_daemon_init(&rwd, &env, "dchan", cfg);
+	rwd.json_log = true;
 	return 0;
 }
 
@@ -293,9 +186,7 @@ static int teardown(void **state)
 	int status;
 
 	(void)state;
-	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0)
-		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
-			usleep(100000);
+	rw_test_daemon_stop(&rwd);
 	if (g2.pid)
 		rw_vm_stop(&g2);
 	if (vsockd2 > 0) {
@@ -306,7 +197,7 @@ static int teardown(void **state)
 		rw_test_rmtree(overlay1);
 	if (overlay2[0])
 		rw_test_rmtree(overlay2);
-	rw_test_rmtree(dir);
+	rw_test_rmtree(rwd.dir);
 	return 0;
 }
 
@@ -336,9 +227,9 @@ static void test_launch_events_policy(void **state)
 	int rc;
 
 	(void)state;
-	start_daemon();
+	rw_test_daemon_start(&rwd);
 	make_overlay(overlay1, sizeof(overlay1), "dchan-g1", modtry_script);
-	rc = rw(&out, "launch ringwatch-test-c1 --overlay '%s'", overlay1);
+	rc = rw_test_ringwatch(&rwd, &out, "launch ringwatch-test-c1 --overlay '%s'", overlay1);
 	if (rc)
 		fail_msg("launch c1: %d\n%s", rc, out);
 	free(out);
@@ -363,23 +254,23 @@ static void test_launch_events_policy(void **state)
 	assert_true(json_integer_value(json_object_get(ch, "messages")) >= 3);
 	assert_true(json_integer_value(json_object_get(ch, "last_message_ms")) > 0);
 	json_decref(st);
-	rc = sh(&out, "python3 -c \"import urllib.request; print(urllib.request.urlopen("
-		"'http://127.0.0.1:%d/metrics', timeout=10).read().decode())\"", metrics_port);
+	rc = rw_test_sh(&out, "python3 -c \"import urllib.request; print(urllib.request.urlopen("
+			"'http://127.0.0.1:%d/metrics', timeout=10).read().decode())\"", metrics_port);
 	if (rc || !strstr(out, "ringwatch_channel_streams{vm=\"ringwatch-test-c1\"} 1") ||
 	    !strstr(out, "ringwatch_channel_messages_total{vm=\"ringwatch-test-c1\"}"))
 		fail_msg("channel metrics missing (rc %d):\n%s", rc, out);
 	free(out);
 	/* Bad policy commands: exit 2 with the reason. */
-	rc = rw(&out, "policy ringwatch-test-c1 add module-allow nlmon 1234");
+	rc = rw_test_ringwatch(&rwd, &out, "policy ringwatch-test-c1 add module-allow nlmon 1234");
 	assert_int_equal(rc, 2);
 	assert_non_null(strstr(out, "bad SHA-256"));
 	free(out);
-	rc = rw(&out, "policy no-such-vm add env-watch FOO");
+	rc = rw_test_ringwatch(&rwd, &out, "policy no-such-vm add env-watch FOO");
 	assert_int_equal(rc, 2);
 	assert_non_null(strstr(out, "no VM 'no-such-vm'"));
 	free(out);
 	/* The host allowlists the module: the guest's next try loads it. */
-	rc = rw(&out, "policy ringwatch-test-c1 add module-allow nlmon '*'");
+	rc = rw_test_ringwatch(&rwd, &out, "policy ringwatch-test-c1 add module-allow nlmon '*'");
 	if (rc)
 		fail_msg("policy add: %d\n%s", rc, out);
 	assert_non_null(strstr(out, "acknowledged by the guest agent"));
@@ -413,7 +304,7 @@ static pid_t start_vsockd(const char *vm, const char *vhost, const char *log)
 	pid_t pid;
 
 	snprintf(bin, sizeof(bin), "%s/rel/bin/ringwatch-vsockd", env.build);
-	snprintf(upstream, sizeof(upstream), "%s/channel.sock", state_dir);
+	snprintf(upstream, sizeof(upstream), "%s/channel.sock", rwd.state_dir);
 	if (access(bin, X_OK))
 		fail_msg("%s missing (make -f mk/build.mk VARIANT=rel bins)", bin);
 	pid = fork();
@@ -475,12 +366,12 @@ static void test_kill9_while_streaming(void **state)
 	size_t before, n;
 	json_t *evs, *e, *seen;
 	char *out, *line;
-	int rc, old = daemon_pid;
+	int rc, old = rwd.pid;
 
 	(void)state;
 	make_overlay(overlay2, sizeof(overlay2), "dchan-g2", stream_script);
-	snprintf(vhost, sizeof(vhost), "%s/c2.vhost", dir);
-	snprintf(log, sizeof(log), "%s/c2.vsockd.log", dir);
+	snprintf(vhost, sizeof(vhost), "%s/c2.vhost", rwd.dir);
+	snprintf(log, sizeof(log), "%s/c2.vsockd.log", rwd.dir);
 	vsockd2 = start_vsockd("ringwatch-test-c2", vhost, log);
 	opts.overlay_dir = overlay2;
 	opts.vsock = RW_VSOCK_VHOST_USER;
@@ -488,8 +379,8 @@ static void test_kill9_while_streaming(void **state)
 	opts.guest_cid = 3;
 	rw_test_boot(&env, &opts, &g2, ready, sizeof(ready));
 	snprintf(mem, sizeof(mem), "/proc/%d/fd/%d", (int)getpid(), g2.ram_fd);
-	rc = rw(&out, "attach ringwatch-test-c2 --qmp '%s' --mem '%s' --kernel '%s'", g2.qmp_path,
-		mem, env.kernel);
+	rc = rw_test_ringwatch(&rwd, &out, "attach ringwatch-test-c2 --qmp '%s' --mem '%s' --kernel '%s'",
+			       g2.qmp_path, mem, env.kernel);
 	if (rc)
 		fail_msg("attach c2: %d\n%s", rc, out);
 	free(out);
@@ -497,10 +388,10 @@ static void test_kill9_while_streaming(void **state)
 
 	/* kill -9 mid-stream, a moment of absence, restart */
 	before = count_events("ringwatch-test-c2", "exec-env");
-	kill(daemon_pid, SIGKILL);
-	wait_gone(old, 10);
+	kill(rwd.pid, SIGKILL);
+	rw_test_wait_gone(old, 10);
 	usleep(1500000);
-	start_daemon();
+	rw_test_daemon_start(&rwd);
 	wait_count("ringwatch-test-c2", "exec-env", before + 30, 120);
 
 	/* Stop the stream and let the agent's queue drain. */
@@ -598,7 +489,7 @@ static void test_flood_keeps_other_interval(void **state)
 
 	(void)state;
 	/* The launched guest died with the killed daemon: launch a quiet one. */
-	rc = rw(&out, "launch ringwatch-test-c3");
+	rc = rw_test_ringwatch(&rwd, &out, "launch ringwatch-test-c3");
 	if (rc)
 		fail_msg("launch c3: %d\n%s", rc, out);
 	free(out);

@@ -34,125 +34,29 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/lib/e2e_daemon.h"
 #include "tests/lib/harness.h"
 
 static struct rw_test_env env;
-static char dir[128], control[256], state_dir[256], conf[256];
-static int daemon_pid;
+static struct rw_test_daemon rwd;
 
-
-static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(char **out, const char *fmt, ...)
-{
-	char cmd[4096], buf[4096];
-	size_t len = 0, cap = 0;
-	char *text = NULL;
-	va_list ap;
-	FILE *p;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (fgets(buf, sizeof(buf), p)) {
-		size_t n = strlen(buf);
-
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			text = realloc(text, cap);
-			assert_non_null(text);
-		}
-		memcpy(text + len, buf, n + 1);
-		len += n;
-	}
-	status = pclose(p);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int rw(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int rw(char **out, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return sh(out, "RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' %s 2>&1",
-		  control, env.kit, env.build, args);
-}
-
-/* ringwatch ARGS --json; @want_rc < 0: any of 0/1. */
-static json_t *rw_json(int want_rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static json_t *rw_json(int want_rc, const char *fmt, ...)
-{
-	char args[1024], *out;
-	json_error_t jerr;
-	va_list ap;
-	json_t *o;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	rc = rw(&out, "%s", args);
-	if (want_rc >= 0 ? rc != want_rc : rc != 0 && rc != 1)
-		fail_msg("ringwatch %s: exit %d, want %d:\n%s", args, rc, want_rc, out);
-	o = json_loads(out, 0, &jerr);
-	if (!o)
-		fail_msg("ringwatch %s: not JSON (%s):\n%s", args, jerr.text, out);
-	free(out);
-	return o;
-}
-
-static void start_daemon(void)
-{
-	char path[300], *out;
-	FILE *f;
-	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' 2>&1",
-		    env.build, state_dir, control, conf);
-
-	if (rc != 0)
-		fail_msg("ringwatchd exited %d: %s", rc, out);
-	free(out);
-	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%d", &daemon_pid), 1);
-	fclose(f);
-	assert_true(daemon_pid > 0);
-}
 
 static int setup(void **state)
 {
 	(void)state;
 	rw_test_install_cleanup();
 	rw_test_env_load(&env);
-	rw_test_mkdtemp(dir, sizeof(dir), "dguard");
-	snprintf(control, sizeof(control), "%s/control.sock", dir);
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
-	rw_test_write_file(dir, "ringwatch.conf",
-			   "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
-			   "respond * alert log\n", 0644);
-	start_daemon();
+	rw_test_daemon_init(&rwd, &env, "dguard",
+			    "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
+			    "respond * alert log\n");
+	rw_test_daemon_start(&rwd);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0) {
-		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
-			usleep(100000);
-	}
-	rw_test_rmtree(dir);
+	rw_test_daemon_cleanup(&rwd);
 	return 0;
 }
 
@@ -184,7 +88,7 @@ static void make_overlay(char *out, size_t outlen)
 	static const char *const mods[] = { "ringwatch.ko", "rwtest_tamper.ko" };
 	char ko[700], cmd[2000];
 
-	snprintf(out, outlen, "%s/overlay", dir);
+	snprintf(out, outlen, "%s/overlay", rwd.dir);
 	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
 		snprintf(ko, sizeof(ko), "%s/kmod/%s", env.payloads, mods[i]);
 		if (access(ko, R_OK))
@@ -206,7 +110,8 @@ static const char *str(json_t *o, const char *key)
 /* The entry of check @name in `ringwatch status VM --json` (new reference). */
 static json_t *check_status(const char *want)
 {
-	json_t *st = rw_json(-1, "status %s --json", VM), *checks, *c, *found = NULL;
+	json_t *st = rw_test_ringwatch_json(&rwd, -1, "status %s --json", VM);
+	json_t *checks, *c, *found = NULL;
 	size_t i;
 
 	checks = json_object_get(st, "checks");
@@ -236,7 +141,7 @@ static json_t *guard_events(const char *kind)
 	json_error_t jerr;
 	json_t *all, *res = json_array(), *e;
 	size_t i;
-	int rc = rw(&out, "events %s --json --limit 100000", VM);
+	int rc = rw_test_ringwatch(&rwd, &out, "events %s --json --limit 100000", VM);
 
 	if (rc != 0 && rc != 1)
 		fail_msg("ringwatch events %s: exit %d:\n%s", VM, rc, out);
@@ -263,7 +168,7 @@ static void test_msr_from_guest_and_unload_attempt(void **state)
 
 	(void)state;
 	make_overlay(overlay, sizeof(overlay));
-	rc = rw(&out, "launch %s --cpus 2 --overlay '%s'", VM, overlay);
+	rc = rw_test_ringwatch(&rwd, &out, "launch %s --cpus 2 --overlay '%s'", VM, overlay);
 	if (rc)
 		fail_msg("launch %s: exit %d\n%s", VM, rc, out);
 	printf("   %s", out);
@@ -401,7 +306,7 @@ static void make_agent_overlay(char *out, size_t outlen)
 {
 	char src[700];
 
-	snprintf(out, outlen, "%s/overlay-agent", dir);
+	snprintf(out, outlen, "%s/overlay-agent", rwd.dir);
 	snprintf(src, sizeof(src), "%s/kmod/ringwatch.ko", env.payloads);
 	copy_payload(out, src, "lib/modules/ringwatch.ko", 0644);
 	snprintf(src, sizeof(src), "%s/kmod/rwtest_guard.ko", env.payloads);
@@ -425,7 +330,7 @@ static json_t *vm_events(const char *vm)
 	char *out;
 	json_error_t jerr;
 	json_t *all;
-	int rc = rw(&out, "events %s --json --limit 100000", vm);
+	int rc = rw_test_ringwatch(&rwd, &out, "events %s --json --limit 100000", vm);
 
 	if (rc != 0 && rc != 1)
 		fail_msg("ringwatch events %s: exit %d:\n%s", vm, rc, out);
@@ -538,9 +443,9 @@ static void test_agent_death_and_partner_detach(void **state)
 	int rc;
 
 	(void)state;
-	rw(NULL, "destroy %s", VM);	/* the first test's guest: one TCG guest at a time */
+	rw_test_ringwatch(&rwd, NULL, "destroy %s", VM);	/* the first test's guest: one TCG guest at a time */
 	make_agent_overlay(overlay, sizeof(overlay));
-	rc = rw(&out, "launch %s --cpus 2 --overlay '%s'", VM_AGENT, overlay);
+	rc = rw_test_ringwatch(&rwd, &out, "launch %s --cpus 2 --overlay '%s'", VM_AGENT, overlay);
 	if (rc)
 		fail_msg("launch %s: exit %d\n%s", VM_AGENT, rc, out);
 	printf("   %s", out);
@@ -624,7 +529,7 @@ static void test_agent_death_and_partner_detach(void **state)
 	evs = kmod_events_of(VM_AGENT, "agent_lost");
 	assert_int_equal(json_array_size(evs), 1);	/* letting go is no loss */
 	json_decref(evs);
-	rw(NULL, "destroy %s", VM_AGENT);
+	rw_test_ringwatch(&rwd, NULL, "destroy %s", VM_AGENT);
 }
 
 int main(void)

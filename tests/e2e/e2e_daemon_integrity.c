@@ -38,149 +38,35 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/lib/e2e_daemon.h"
 #include "tests/lib/harness.h"
 #include "vmi/kcat.h"
 
 static struct rw_test_env env;
-static char dir[128], control[256], state_dir[256], conf[256];
-static int daemon_pid;
+static struct rw_test_daemon rwd;
 
 /* Byte flipped by the tamper guest: inside a function nothing calls at runtime. */
 #define VICTIM "orderly_poweroff"
 #define VICTIM_OFF 0x10
 #define TAMPER_DELAY_S 25
 
-static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(char **out, const char *fmt, ...)
-{
-	char cmd[4096], buf[4096];
-	size_t len = 0, cap = 0;
-	char *text = NULL;
-	va_list ap;
-	FILE *p;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (fgets(buf, sizeof(buf), p)) {
-		size_t n = strlen(buf);
-
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			text = realloc(text, cap);
-			assert_non_null(text);
-		}
-		memcpy(text + len, buf, n + 1);
-		len += n;
-	}
-	status = pclose(p);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int rw(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int rw(char **out, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return sh(out, "RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' %s 2>&1",
-		  control, env.kit, env.build, args);
-}
-
-/* ringwatch ARGS --json; @want_rc < 0: any of 0/1. */
-static json_t *rw_json(int want_rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static json_t *rw_json(int want_rc, const char *fmt, ...)
-{
-	char args[1024], *out;
-	json_error_t jerr;
-	va_list ap;
-	json_t *o;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	rc = rw(&out, "%s", args);
-	if (want_rc >= 0 ? rc != want_rc : rc != 0 && rc != 1)
-		fail_msg("ringwatch %s: exit %d, want %d:\n%s", args, rc, want_rc, out);
-	o = json_loads(out, 0, &jerr);
-	if (!o)
-		fail_msg("ringwatch %s: not JSON (%s):\n%s", args, jerr.text, out);
-	free(out);
-	return o;
-}
-
-static void start_daemon(void)
-{
-	char path[300], *out;
-	FILE *f;
-	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' 2>&1",
-		    env.build, state_dir, control, conf);
-
-	if (rc != 0)
-		fail_msg("ringwatchd exited %d: %s", rc, out);
-	free(out);
-	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%d", &daemon_pid), 1);
-	fclose(f);
-	assert_true(daemon_pid > 0);
-}
-
 static int setup(void **state)
 {
 	(void)state;
 	rw_test_install_cleanup();
 	rw_test_env_load(&env);
-	rw_test_mkdtemp(dir, sizeof(dir), "dinteg");
-	snprintf(control, sizeof(control), "%s/control.sock", dir);
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
-	rw_test_write_file(dir, "ringwatch.conf",
-			   "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
-			   "respond * alert log\n", 0644);
-	start_daemon();
+	rw_test_daemon_init(&rwd, &env, "dinteg",
+			    "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
+			    "respond * alert log\n");
+	rw_test_daemon_start(&rwd);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0) {
-		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
-			usleep(100000);
-	}
-	rw_test_rmtree(dir);
+	rw_test_daemon_cleanup(&rwd);
 	return 0;
-}
-
-static json_t *find_vm(json_t *list, const char *name)
-{
-	size_t i;
-	json_t *vm;
-
-	json_array_foreach(list, i, vm)
-		if (!strcmp(json_string_value(json_object_get(vm, "name")), name))
-			return vm;
-	return NULL;
-}
-
-static const char *vm_state(json_t *list, const char *name)
-{
-	json_t *vm = find_vm(list, name);
-
-	return vm ? json_string_value(json_object_get(vm, "state")) : "(missing)";
 }
 
 static bool has_string(json_t *arr, const char *s)
@@ -202,7 +88,7 @@ static void make_overlay(const char *name, const char *script, char *out, size_t
 	snprintf(ko, sizeof(ko), "%s/kmod/rwtest_tamper.ko", env.payloads);
 	if (access(ko, R_OK))
 		fail_msg("test module missing: %s (run make payloads)", ko);
-	snprintf(out, outlen, "%s/%s", dir, name);
+	snprintf(out, outlen, "%s/%s", rwd.dir, name);
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/root' && cp '%s' '%s/root/'", out, ko, out);
 	assert_int_equal(system(cmd), 0);
 	rw_test_write_file(out, "etc/ringwatch/rc.d/50-rwtest", script, 0755);
@@ -211,8 +97,9 @@ static void make_overlay(const char *name, const char *script, char *out, size_t
 static void launch(const char *name, const char *overlay)
 {
 	char *out;
-	int rc = overlay ? rw(&out, "launch %s --cpus 2 --overlay '%s'", name, overlay)
-			 : rw(&out, "launch %s --cpus 2", name);
+	int rc = overlay ? rw_test_ringwatch(&rwd, &out, "launch %s --cpus 2 --overlay '%s'", name,
+					     overlay)
+			 : rw_test_ringwatch(&rwd, &out, "launch %s --cpus 2", name);
 
 	if (rc)
 		fail_msg("launch %s: exit %d\n%s", name, rc, out);
@@ -288,41 +175,41 @@ static void test_tampered_guest_alert_other_ok(void **state)
 
 	launch("dinteg-clean", NULL);
 	launch("dinteg-tamper", overlay);
-	list = rw_json(0, "list --json");
-	assert_string_equal(vm_state(list, "dinteg-clean"), "ok");
-	assert_string_equal(vm_state(list, "dinteg-tamper"), "ok");
+	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-clean"), "ok");
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-tamper"), "ok");
 	json_decref(list);
 
 	/* The byte flips TAMPER_DELAY_S after boot; then within two intervals. */
 	for (int i = 0; i < 120; i++) {
-		rc = rw(&out, "list --json");
+		rc = rw_test_ringwatch(&rwd, &out, "list --json");
 		free(out);
 		if (rc == 1)
 			break;
 		sleep(1);
 	}
-	list = rw_json(1, "list --json");
-	printf("   list: tamper %s, clean %s\n", vm_state(list, "dinteg-tamper"),
-	       vm_state(list, "dinteg-clean"));
-	assert_string_equal(vm_state(list, "dinteg-tamper"), "alert");
-	assert_string_equal(vm_state(list, "dinteg-clean"), "ok");
-	vm = find_vm(list, "dinteg-tamper");
+	list = rw_test_ringwatch_json(&rwd, 1, "list --json");
+	printf("   list: tamper %s, clean %s\n", rw_test_list_vm_state(list, "dinteg-tamper"),
+	       rw_test_list_vm_state(list, "dinteg-clean"));
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-tamper"), "alert");
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-clean"), "ok");
+	vm = rw_test_list_vm(list, "dinteg-tamper");
 	if (!has_string(json_object_get(vm, "failing"), "ktext"))
 		fail_msg("ktext not among the failing checks: %s",
 			 json_dumps(json_object_get(vm, "failing"), 0));
 	assert_int_equal(json_array_size(json_object_get(vm, "failing")), 1);
-	assert_int_equal(json_array_size(json_object_get(find_vm(list, "dinteg-clean"), "failing")),
-			 0);
+	vm = rw_test_list_vm(list, "dinteg-clean");
+	assert_int_equal(json_array_size(json_object_get(vm, "failing")), 0);
 	json_decref(list);
 
-	assert_int_equal(rw(&out, "status dinteg-clean"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "status dinteg-clean"), 0);
 	free(out);
-	assert_int_equal(rw(&out, "status dinteg-tamper"), 1);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "status dinteg-tamper"), 1);
 	printf("%s", out);
 	assert_non_null(strstr(out, VICTIM "+0x10"));
 	free(out);
 
-	events = rw_json(1, "events dinteg-tamper --json");
+	events = rw_test_ringwatch_json(&rwd, 1, "events dinteg-tamper --json");
 	slide = slide_of(events);
 	want = link + slide + VICTIM_OFF;
 	f = ktext_violation(events, want);
@@ -335,16 +222,16 @@ static void test_tampered_guest_alert_other_ok(void **state)
 	assert_int_equal(strlen(json_string_value(json_object_get(f, "old_bytes"))), 2);
 	json_decref(events);
 	/* The clean guest: no alert event at all. */
-	events = rw_json(0, "events dinteg-clean --json");
+	events = rw_test_ringwatch_json(&rwd, 0, "events dinteg-clean --json");
 	for (size_t i = 0; i < json_array_size(events); i++)
 		assert_string_not_equal(json_string_value(json_object_get(json_array_get(events, i),
 									  "severity")),
 					"alert");
 	json_decref(events);
 
-	assert_int_equal(rw(&out, "destroy dinteg-tamper"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "destroy dinteg-tamper"), 0);
 	free(out);
-	assert_int_equal(rw(&out, "destroy dinteg-clean"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "destroy dinteg-clean"), 0);
 	free(out);
 }
 
@@ -401,16 +288,16 @@ static void test_legit_self_patching_stays_ok(void **state)
 	assert_int_equal(system(cmd), 0);
 	launch("dinteg-legit", overlay);
 	for (int t = 0; t < 240 && !done; t++) {
-		int rc = rw(&out, "list --json");
+		int rc = rw_test_ringwatch(&rwd, &out, "list --json");
 
 		if (rc != 0) {
 			printf("%s", out);
 			free(out);
-			rw(&out, "status dinteg-legit");
+			rw_test_ringwatch(&rwd, &out, "status dinteg-legit");
 			fail_msg("legitimate self-patching raised an alert (exit %d):\n%s", rc, out);
 		}
 		free(out);
-		events = rw_json(0, "events dinteg-legit --json");
+		events = rw_test_ringwatch_json(&rwd, 0, "events dinteg-legit --json");
 		loads = 0;
 		json_array_foreach(events, i, ev)
 			json_array_foreach(json_object_get(json_object_get(ev, "detail"), "findings"),
@@ -428,10 +315,10 @@ static void test_legit_self_patching_stays_ok(void **state)
 		fail_msg("the guest's legitimate activity did not finish (%zu module loads seen)",
 			 loads);
 	sleep(3);	/* a few more passes over the final state */
-	list = rw_json(0, "list --json");
-	assert_string_equal(vm_state(list, "dinteg-legit"), "ok");
+	list = rw_test_ringwatch_json(&rwd, 0, "list --json");
+	assert_string_equal(rw_test_list_vm_state(list, "dinteg-legit"), "ok");
 	json_decref(list);
-	events = rw_json(0, "events dinteg-legit --json");
+	events = rw_test_ringwatch_json(&rwd, 0, "events dinteg-legit --json");
 	json_array_foreach(events, i, ev) {
 		const char *sev = json_string_value(json_object_get(ev, "severity"));
 		const char *check = json_string_value(json_object_get(ev, "check"));
@@ -461,7 +348,7 @@ static void test_legit_self_patching_stays_ok(void **state)
 		fail_msg("%zu events for %d rounds: hooks are not deduplicated",
 			 json_array_size(events), LEGIT_ROUNDS);
 	json_decref(events);
-	assert_int_equal(rw(&out, "destroy dinteg-legit"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "destroy dinteg-legit"), 0);
 	free(out);
 }
 
@@ -489,7 +376,7 @@ static const char lstar_script[] =
 /* The msr entry of `ringwatch status VM --json` (new reference). */
 static json_t *msr_check(const char *vm)
 {
-	json_t *st = rw_json(-1, "status %s --json", vm), *c, *found = NULL;
+	json_t *st = rw_test_ringwatch_json(&rwd, -1, "status %s --json", vm), *c, *found = NULL;
 	size_t i;
 
 	json_array_foreach(json_object_get(st, "checks"), i, c)
@@ -588,7 +475,7 @@ static void test_lstar_redirect_detected_from_guest_reports(void **state)
 	json_decref(msr);
 	msr = NULL;
 
-	events = rw_json(1, "events " LSTAR_VM " --json --limit 100000");
+	events = rw_test_ringwatch_json(&rwd, 1, "events " LSTAR_VM " --json --limit 100000");
 	loaded = tamper_loaded_at(events);
 	f = lstar_alert(events, &alerted);
 	if (!loaded || !f)
@@ -622,15 +509,15 @@ static void test_lstar_redirect_detected_from_guest_reports(void **state)
 	       jstr(msr, "source"));
 	assert_string_equal(jstr(msr, "source"), "guest-report");
 	json_decref(msr);
-	st = rw_json(-1, "status " LSTAR_VM " --json");
+	st = rw_test_ringwatch_json(&rwd, -1, "status " LSTAR_VM " --json");
 	if (json_array_size(json_object_get(st, "failing")))
 		fail_msg("still failing after LSTAR was restored: %s",
 			 json_dumps(json_object_get(st, "failing"), 0));
 	json_decref(st);
-	events = rw_json(-1, "events " LSTAR_VM " --json --limit 100000");
+	events = rw_test_ringwatch_json(&rwd, -1, "events " LSTAR_VM " --json --limit 100000");
 	lstar_alert(events, &alerted);	/* no other check alerted meanwhile */
 	json_decref(events);
-	assert_int_equal(rw(&out, "destroy " LSTAR_VM), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "destroy " LSTAR_VM), 0);
 	free(out);
 }
 

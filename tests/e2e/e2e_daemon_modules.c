@@ -38,11 +38,11 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/lib/e2e_daemon.h"
 #include "tests/lib/harness.h"
 
 static struct rw_test_env env;
-static char dir[128], control[256], state_dir[256], conf[256];
-static int daemon_pid;
+static struct rw_test_daemon rwd;
 
 #define LOAD_AFTER_BOOT_S 15	/* rc.d script: insmod this long after boot */
 #define TAMPER_DELAY_S 4	/* module: act this long after going live */
@@ -81,118 +81,22 @@ static const struct cpu_action cpu_actions[] = {
 };
 #define NCPU (sizeof(cpu_actions) / sizeof(cpu_actions[0]))
 
-static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(char **out, const char *fmt, ...)
-{
-	char cmd[4096], buf[4096];
-	size_t len = 0, cap = 0;
-	char *text = NULL;
-	va_list ap;
-	FILE *p;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (fgets(buf, sizeof(buf), p)) {
-		size_t n = strlen(buf);
-
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			text = realloc(text, cap);
-			assert_non_null(text);
-		}
-		memcpy(text + len, buf, n + 1);
-		len += n;
-	}
-	status = pclose(p);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int rw(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int rw(char **out, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return sh(out, "RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' %s 2>&1",
-		  control, env.kit, env.build, args);
-}
-
-/* ringwatch ARGS --json; @want_rc < 0: any of 0/1. */
-static json_t *rw_json(int want_rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static json_t *rw_json(int want_rc, const char *fmt, ...)
-{
-	char args[1024], *out;
-	json_error_t jerr;
-	va_list ap;
-	json_t *o;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	rc = rw(&out, "%s", args);
-	if (want_rc >= 0 ? rc != want_rc : rc != 0 && rc != 1)
-		fail_msg("ringwatch %s: exit %d, want %d:\n%s", args, rc, want_rc, out);
-	o = json_loads(out, 0, &jerr);
-	if (!o)
-		fail_msg("ringwatch %s: not JSON (%s):\n%s", args, jerr.text, out);
-	free(out);
-	return o;
-}
-
-static void start_daemon(void)
-{
-	char path[300], *out;
-	FILE *f;
-	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' 2>&1",
-		    env.build, state_dir, control, conf);
-
-	if (rc != 0)
-		fail_msg("ringwatchd exited %d: %s", rc, out);
-	free(out);
-	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%d", &daemon_pid), 1);
-	fclose(f);
-	assert_true(daemon_pid > 0);
-}
-
 static int setup(void **state)
 {
 	(void)state;
 	rw_test_install_cleanup();
 	rw_test_env_load(&env);
-	rw_test_mkdtemp(dir, sizeof(dir), "dmods");
-	snprintf(control, sizeof(control), "%s/control.sock", dir);
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
-	rw_test_write_file(dir, "ringwatch.conf",
-			   "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
-			   "respond * alert log\n", 0644);
-	start_daemon();
+	rw_test_daemon_init(&rwd, &env, "dmods",
+			    "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
+			    "respond * alert log\n");
+	rw_test_daemon_start(&rwd);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0) {
-		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
-			usleep(100000);
-	}
-	rw_test_rmtree(dir);
+	rw_test_daemon_cleanup(&rwd);
 	return 0;
 }
 
@@ -204,7 +108,7 @@ static void make_overlay(const char *name, const char *script, char *out, size_t
 	snprintf(ko, sizeof(ko), "%s/kmod/" MODULE ".ko", env.payloads);
 	if (access(ko, R_OK))
 		fail_msg("test module missing: %s (run make payloads)", ko);
-	snprintf(out, outlen, "%s/%s", dir, name);
+	snprintf(out, outlen, "%s/%s", rwd.dir, name);
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/root' && cp '%s' '%s/root/'", out, ko, out);
 	assert_int_equal(system(cmd), 0);
 	rw_test_write_file(out, "etc/ringwatch/rc.d/50-rwtest", script, 0755);
@@ -260,19 +164,20 @@ static void launch_all(void)
 	for (size_t i = 0; i < NACTIONS; i++)
 		module_overlay(&actions[i], overlay[i], sizeof(overlay[i]));
 	cpu_overlay(overlay[NACTIONS], sizeof(overlay[NACTIONS]));
-	len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "fail=0; ");
+	len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "fail=0; pids=; ");
 	for (size_t i = 0; i <= NACTIONS; i++) {
 		const char *vm = i < NACTIONS ? actions[i].vm : CPU_VM;
 
 		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len,
 					"RINGWATCH_CONTROL='%s' RINGWATCH_KIT='%s' '%s/rel/bin/ringwatch' "
-					"launch %s --cpus 1 --overlay '%s' >'%s/%s.launch' 2>&1 & ",
-					control, env.kit, env.build, vm, overlay[i], dir, vm);
+					"launch %s --cpus 1 --overlay '%s' >'%s/%s.launch' 2>&1 & "
+					"pids=\"$pids $!\"; ",
+					rwd.control, env.kit, env.build, vm, overlay[i], rwd.dir, vm);
 	}
 	snprintf(cmd + len, sizeof(cmd) - len,
-		 "for j in $(jobs -p); do wait $j || fail=1; done; cat '%s'/*.launch; exit $fail",
-		 dir);
-	rc = sh(&out, "%s", cmd);
+		 "for j in $pids; do wait $j || fail=1; done; cat '%s'/*.launch; exit $fail",
+		 rwd.dir);
+	rc = rw_test_sh(&out, "%s", cmd);
 	printf("%s", out);
 	if (rc)
 		fail_msg("ringwatch launch (all at once): exit %d\n%s", rc, out);
@@ -413,14 +318,14 @@ static void check_cpu_guest(void)
 
 	/* the last load is undone HOLD_S after it; then a few more passes */
 	for (int t = 0; t < 240 && nloads < NCPU; t++) {
-		events = rw_json(-1, "events " CPU_VM " --json");
+		events = rw_test_ringwatch_json(&rwd, -1, "events " CPU_VM " --json");
 		nloads = loads_of(events, loads, NCPU + 1);
 		json_decref(events);
 		if (nloads < NCPU)
 			sleep(1);
 	}
 	sleep(HOLD_S + 4);
-	events = rw_json(-1, "events " CPU_VM " --json");
+	events = rw_test_ringwatch_json(&rwd, -1, "events " CPU_VM " --json");
 	nloads = loads_of(events, loads, NCPU + 1);
 	if (nloads != NCPU)
 		fail_msg("%s: %zu loads of %s reported, want %zu", CPU_VM, nloads, MODULE, NCPU);
@@ -441,13 +346,13 @@ static void check_cpu_guest(void)
 	}
 	json_decref(events);
 	/* all undone: every check passes again (the alerts stay open) */
-	st = rw_json(-1, "status " CPU_VM " --json");
+	st = rw_test_ringwatch_json(&rwd, -1, "status " CPU_VM " --json");
 	failing = json_object_get(st, "failing");
 	if (json_array_size(failing))
 		fail_msg("%s: still failing after all tampering was undone: %s", CPU_VM,
 			 json_dumps(failing, 0));
 	json_decref(st);
-	assert_int_equal(rw(&out, "destroy " CPU_VM), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "destroy " CPU_VM), 0);
 	free(out);
 }
 
@@ -465,7 +370,7 @@ static void test_tampering_detected_through_daemon(void **state)
 
 			if (alerted[i])
 				continue;
-			events = rw_json(-1, "events %s --json", actions[i].vm);
+			events = rw_test_ringwatch_json(&rwd, -1, "events %s --json", actions[i].vm);
 			if (!loaded[i])
 				loaded[i] = loaded_at(events);
 			f = modules_alert(events, actions[i].reason, &alerted[i]);
@@ -494,7 +399,7 @@ static void test_tampering_detected_through_daemon(void **state)
 		if (alerted[i] < loaded[i] || alerted[i] - loaded[i] > bound)
 			fail_msg("%s: alert %.1f s after the load was reported; bound %.1f s", a->vm,
 				 (alerted[i] - loaded[i]) / 1000.0, bound / 1000.0);
-		st = rw_json(1, "status %s --json", a->vm);
+		st = rw_test_ringwatch_json(&rwd, 1, "status %s --json", a->vm);
 		failing = json_object_get(st, "failing");
 		if (json_array_size(failing) != 1 ||
 		    strcmp(json_string_value(json_array_get(failing, 0)), "modules"))
@@ -509,7 +414,7 @@ static void test_tampering_detected_through_daemon(void **state)
 			fail_msg("%s: modules summary lacks \"%s\" / %s: %s", a->vm, a->reason,
 				 MODULE, summary);
 		json_decref(st);
-		assert_int_equal(rw(&out, "destroy %s", a->vm), 0);
+		assert_int_equal(rw_test_ringwatch(&rwd, &out, "destroy %s", a->vm), 0);
 		free(out);
 	}
 	check_cpu_guest();

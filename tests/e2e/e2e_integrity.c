@@ -145,7 +145,7 @@ static void attach(struct guest *g)
 	if (rw_integrity_baseline(g->cache, &g->kv, collect, s, &g->integ, err, sizeof(err)))
 		fail_msg("baseline: %s", err);
 	for (size_t i = 0; i < s->n; i++)
-		if (s->f[i].sev >= RW_SEV_VIOLATION)
+		if (s->f[i].sev >= RW_FINDING_VIOLATION)
 			fail_msg("baseline finding: %s %s at 0x%llx %s", rw_integ_check_name(s->f[i].check),
 				 s->f[i].detail, (unsigned long long)s->f[i].addr, s->f[i].where);
 	free(s);
@@ -194,7 +194,7 @@ static size_t violations(const struct sink *s)
 	size_t n = 0;
 
 	for (size_t i = 0; i < s->n; i++)
-		if (s->f[i].sev >= RW_SEV_VIOLATION) {
+		if (s->f[i].sev >= RW_FINDING_VIOLATION) {
 			print_finding(&s->f[i]);
 			n++;
 		}
@@ -251,11 +251,11 @@ static void tamper(struct guest *g, const char *args, enum rw_integ_check check,
 		const struct rw_finding *f = &s->f[i];
 
 		print_finding(f);
-		if (f->sev == RW_SEV_VIOLATION && f->check == check &&
+		if (f->sev == RW_FINDING_VIOLATION && f->check == check &&
 		    (!want_addr || f->addr == want_addr) &&
 		    (!want_text || strstr(f->detail, want_text) || strstr(f->where, want_text)))
 			found = 1;
-		else if (f->sev == RW_SEV_VIOLATION)
+		else if (f->sev == RW_FINDING_VIOLATION)
 			fail_msg("unexpected violation from '%s' in check %s", args,
 				 rw_integ_check_name(f->check));
 	}
@@ -292,7 +292,7 @@ static const struct rw_finding *hook_at(const struct sink *s, const char *sym)
 	size_t n = strlen(sym);
 
 	for (size_t i = 0; i < s->n; i++)
-		if (s->f[i].check == RW_CHECK_KTEXT && s->f[i].sev == RW_SEV_HOOK &&
+		if (s->f[i].check == RW_CHECK_KTEXT && s->f[i].sev == RW_FINDING_HOOK &&
 		    !strncmp(s->f[i].where, sym, n) && !strcmp(s->f[i].where + n, "+0x0"))
 			return &s->f[i];
 	return NULL;
@@ -392,7 +392,7 @@ static void test_tamper_detected_and_legit_patching_quiet(void **state)
 			fail_msg("violation with the function tracer on");
 		printf("   function tracer on: %zu pages changed, %zu sites accepted, %zu hooks\n",
 		       st.pages_changed, st.sites_accepted, st.hooks);
-		if (round == 0 && (st.sites_accepted < 100 || !count(s, RW_CHECK_KTEXT, RW_SEV_HOOK)))
+		if (round == 0 && (st.sites_accepted < 100 || !count(s, RW_CHECK_KTEXT, RW_FINDING_HOOK)))
 			fail_msg("function tracer on but only %zu sites seen", st.sites_accepted);
 		free(s);
 		run(g, "echo nop > %s/current_tracer && echo > %s/set_ftrace_filter", tr, tr);

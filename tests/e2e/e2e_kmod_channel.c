@@ -46,6 +46,7 @@
 
 #include "host/channel_store.h"
 #include "shared/rw_proto.h"
+#include "tests/lib/chan_rig.h"
 #include "tests/lib/chan_service.h"
 #include "tests/lib/harness.h"
 #include "vmi/kcat.h"
@@ -59,105 +60,19 @@ static struct rw_test_env env;
 
 static int setup(void **state)
 {
-	char cmd[2048];
-
 	(void)state;
 	rw_test_install_cleanup();
 	rw_test_env_load(&env);
-	snprintf(cmd, sizeof(cmd), "'%s/scripts/build-payloads' '%s' '%s' >/dev/null", env.top,
-		 env.kit, env.payloads);
-	if (system(cmd) != 0)
-		fail_msg("cannot build the guest payloads: %s", cmd);
+	rw_test_build_payloads(&env);
 	return 0;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void child_defaults(const char *log)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGABRT, SIGSEGV, SIGBUS, SIGHUP };
-	int fd;
-
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, STDERR_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		close(fd);
-	}
-}
-
-struct rig {
-	char dir[128];
-	char store[256], state[256], chan_sock[256], vhost_sock[256];
-	char svc_log[256], vsockd_log[256], overlay[256];
-	pid_t svc, vsockd;
-};
-
 /* qmp: the VM's QMP socket once it runs (challenge support), else NULL. */
-static pid_t start_service(struct rig *r, const char *qmp)
+static pid_t start_service(struct rw_test_chan_rig *r, const char *qmp)
 {
-	pid_t pid;
+	const struct rw_test_chan_service o = { .qmp_path = qmp, .vmlinux = env.vmlinux };
 
-	unlink(r->chan_sock);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rw_test_chan_service o = {
-			.unix_path = r->chan_sock,
-			.store_dir = r->store,
-			.state_dir = r->state,
-			.qmp_path = qmp,
-			.vmlinux = env.vmlinux,
-		};
-		child_defaults(r->svc_log);
-		_exit(rw_test_chan_service_run(&o));
-	}
-	for (int i = 0; i < 100 && access(r->chan_sock, F_OK) != 0; i++)
-		usleep(20000);
-	return pid;
-}
-
-static void kill_wait(pid_t pid, int sig)
-{
-	int status;
-
-	if (pid <= 0)
-		return;
-	kill(pid, sig);
-	waitpid(pid, &status, 0);
-}
-
-static pid_t start_vsockd(struct rig *r)
-{
-	char bin[700], cid[16];
-	pid_t pid;
-
-	snprintf(bin, sizeof(bin), "%s/rel/bin/ringwatch-vsockd", env.build);
-	if (access(bin, X_OK) != 0)
-		fail_msg("%s missing (make -f mk/build.mk VARIANT=rel bins)", bin);
-	snprintf(cid, sizeof(cid), "%u", GUEST_CID);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		child_defaults(r->vsockd_log);
-		execl(bin, bin, "--vm", "e2e-kmod", "--cid", cid, "--socket", r->vhost_sock,
-		      "--upstream", r->chan_sock, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 250 && access(r->vhost_sock, F_OK) != 0; i++)
-		usleep(20000);
-	if (access(r->vhost_sock, F_OK) != 0)
-		fail_msg("ringwatch-vsockd did not create %s (log %s)", r->vhost_sock, r->vsockd_log);
-	return pid;
+	return rw_test_chan_rig_start_service(r, &o);
 }
 
 static void copy_into(const char *overlay, const char *rel, const char *src, int mode)
@@ -223,29 +138,6 @@ static uint64_t ksym(struct rw_vm *vm, const char *name)
 		fail_msg("guest /proc/kallsyms has no address for %s: '%s'", name, out);
 	free(out);
 	return a;
-}
-
-/* The kmod stream's log in the store ("" if none yet); one stream only. */
-static void store_log_path(const struct rig *r, char *out, size_t len)
-{
-	DIR *d = opendir(r->store);
-	struct dirent *e;
-	int n = 0;
-
-	out[0] = '\0';
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-
-		if (l > 4 && !strcmp(e->d_name + l - 4, ".log")) {
-			snprintf(out, len, "%s/%s", r->store, e->d_name);
-			n++;
-		}
-	}
-	closedir(d);
-	if (n > 1)
-		fail_msg("%d stream logs in %s, expected the module's only", n, r->store);
 }
 
 /* What the host stored, summarised. */
@@ -315,7 +207,7 @@ static int scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_t len
 	return 0;
 }
 
-static void host_view(const struct rig *r, int want_pid, struct host_view *v)
+static void host_view(const struct rw_test_chan_rig *r, int want_pid, struct host_view *v)
 {
 	char path[512];
 	bool torn = false;
@@ -323,7 +215,7 @@ static void host_view(const struct rig *r, int want_pid, struct host_view *v)
 	memset(v, 0, sizeof(*v));
 	v->expect = 1;
 	v->want_pid = want_pid;
-	store_log_path(r, path, sizeof(path));
+	rw_test_chan_rig_store_log(r, path, sizeof(path));
 	if (!path[0])
 		return;
 	rw_ch_file_store_scan(path, scan_record, v, &torn);
@@ -332,16 +224,16 @@ static void host_view(const struct rig *r, int want_pid, struct host_view *v)
 }
 
 /* Wait until the host view satisfies @done (or fail after timeout_s). */
-static void wait_host(const struct rig *r, int want_pid, struct host_view *v, int timeout_s,
-		      bool (*done)(const struct host_view *), const char *what)
+static void wait_host(const struct rw_test_chan_rig *r, int want_pid, struct host_view *v,
+		      int timeout_s, bool (*done)(const struct host_view *), const char *what)
 {
-	uint64_t end = mono_ms() + (uint64_t)timeout_s * 1000u;
+	uint64_t end = rw_test_mono_ms() + (uint64_t)timeout_s * 1000u;
 
 	for (;;) {
 		host_view(r, want_pid, v);
 		if (done(v))
 			return;
-		if (mono_ms() > end)
+		if (rw_test_mono_ms() > end)
 			fail_msg("host never got %s (%ld records; service log %s)", what,
 				 v->records, r->svc_log);
 		usleep(100000);
@@ -365,14 +257,14 @@ static bool heartbeats_moved(const struct host_view *v)
 }
 
 /* SIGKILL the service while heartbeats flow; restart it; wait for more. */
-static void kill_restart(struct rig *r, struct rw_vm *vm, unsigned n)
+static void kill_restart(struct rw_test_chan_rig *r, struct rw_vm *vm, unsigned n)
 {
 	struct host_view v;
 
 	host_view(r, 0, &v);
 	printf("  %ld records stored: SIGKILL the channel service (pid %d), kill %u\n",
 	       v.records, (int)r->svc, n);
-	kill_wait(r->svc, SIGKILL);
+	rw_test_kill_wait(r->svc, SIGKILL);
 	usleep(1500000);	/* the module queues meanwhile */
 	r->svc = start_service(r, vm->qmp_path);
 	kill_base = v.heartbeats;
@@ -419,28 +311,8 @@ static int run_uid_attack(struct rw_vm *vm)
 	return pid;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = calloc(1, (size_t)n + 1);
-	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	return b;
-}
-
 /* The host challenges linux_banner and checks the answer with its own read. */
-static void challenge_banner(struct rig *r, struct rw_vm *vm)
+static void challenge_banner(struct rw_test_chan_rig *r, struct rw_vm *vm)
 {
 	static const char nonce[] = "00112233445566778899aabbccddeeff";
 	char req[600], result[600], text[600];
@@ -456,7 +328,7 @@ static void challenge_banner(struct rig *r, struct rw_vm *vm)
 	assert_int_equal(rename(text, req), 0);
 	for (int i = 0; i < 300 && !res; i++) {
 		usleep(100000);
-		res = slurp(result);
+		res = rw_test_slurp(result);
 	}
 	if (!res)
 		fail_msg("no challenge result from the host (service log %s)", r->svc_log);
@@ -470,7 +342,7 @@ static void challenge_banner(struct rig *r, struct rw_vm *vm)
 
 static void test_kmod_channel(void **state)
 {
-	struct rig r = { 0 };
+	struct rw_test_chan_rig r = { 0 };
 	struct rw_test_boot opts = { .name = "kmod-chan", .cpus = NCPUS };
 	struct host_view v;
 	struct rw_vm vm;
@@ -481,24 +353,12 @@ static void test_kmod_channel(void **state)
 	int pid;
 
 	(void)state;
-	rw_test_mkdtemp(r.dir, sizeof(r.dir), "kchan");
-	snprintf(r.store, sizeof(r.store), "%s/store", r.dir);
-	snprintf(r.state, sizeof(r.state), "%s/state", r.dir);
-	snprintf(r.chan_sock, sizeof(r.chan_sock), "%s/chan.sock", r.dir);
-	snprintf(r.vhost_sock, sizeof(r.vhost_sock), "%s/vhost.sock", r.dir);
-	snprintf(r.svc_log, sizeof(r.svc_log), "%s/service.log", r.dir);
-	snprintf(r.vsockd_log, sizeof(r.vsockd_log), "%s/vsockd.log", r.dir);
-	snprintf(r.overlay, sizeof(r.overlay), "%s/overlay", r.dir);
-	assert_int_equal(mkdir(r.store, 0700), 0);
-	assert_int_equal(mkdir(r.state, 0700), 0);
+	rw_test_chan_rig_init(&r, "kchan");
 	make_overlay(r.overlay);
 
 	r.svc = start_service(&r, NULL);
-	r.vsockd = start_vsockd(&r);
-	opts.overlay_dir = r.overlay;
-	opts.vsock = RW_VSOCK_VHOST_USER;
-	opts.vhost_user_socket = r.vhost_sock;
-	opts.guest_cid = GUEST_CID;
+	r.vsockd = rw_test_chan_rig_start_vsockd(&r, &env, "e2e-kmod", GUEST_CID);
+	rw_test_chan_rig_boot_opts(&r, GUEST_CID, &opts);
 	rw_test_boot(&env, &opts, &vm, ready, sizeof(ready));
 	printf("  guest up: %s\n", ready);
 	free(gsh(&vm, 30, "echo 0 > /proc/sys/kernel/kptr_restrict"));
@@ -577,8 +437,8 @@ static void test_kmod_channel(void **state)
 	free(out);
 
 	rw_vm_stop(&vm);
-	kill_wait(r.svc, SIGTERM);
-	kill_wait(r.vsockd, SIGTERM);
+	rw_test_kill_wait(r.svc, SIGTERM);
+	rw_test_kill_wait(r.vsockd, SIGTERM);
 	rw_test_rmtree(r.dir);
 }
 

@@ -350,7 +350,7 @@ static void expect_clean(struct fixture *f)
 
 	run_pass(f, &s, &st);
 	for (size_t i = 0; i < s.n; i++)
-		if (s.f[i].sev >= RW_SEV_VIOLATION)
+		if (s.f[i].sev >= RW_FINDING_VIOLATION)
 			fail_msg("unexpected: %s %s %s", rw_integ_check_name(s.f[i].check),
 				 s.f[i].where, s.f[i].detail);
 }
@@ -379,7 +379,7 @@ static void test_unexplained_byte_is_violation(void **state)
 
 	*p ^= 0xff;
 	run_pass(f, &s, &st);
-	v = first(&s, RW_SEV_VIOLATION);
+	v = first(&s, RW_FINDING_VIOLATION);
 	assert_non_null(v);
 	assert_int_equal(v->check, RW_CHECK_KTEXT);
 	assert_int_equal(v->addr, FUNC_A + 0x80);
@@ -389,7 +389,7 @@ static void test_unexplained_byte_is_violation(void **state)
 	assert_int_equal(v->new_bytes[0], (uint8_t)(old ^ 0xff));
 	/* persists on the next pass, then clears once undone */
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
 	*p = old;
 	expect_clean(f);
 }
@@ -402,8 +402,8 @@ static void test_jump_labels(void **state)
 
 	rel32(host(f->g, K), FUNC_C + 0x10, 0xe9, FUNC_C + 0x40); /* writes guest text */
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_HOOK), 0); /* flips are not hooks */
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_HOOK), 0); /* flips are not hooks */
 	assert_int_equal(st.sites_accepted, 1);
 	/* 2-byte form: jmp8 to the entry's target */
 	host(f->g, FUNC_C + 0x20)[0] = 0xeb;
@@ -412,8 +412,8 @@ static void test_jump_labels(void **state)
 	/* JMP somewhere else: violation */
 	rel32(host(f->g, K), FUNC_C + 0x10, 0xe9, EVIL);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
-	assert_string_equal(first(&s, RW_SEV_VIOLATION)->where, "func_c+0x10");
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+	assert_string_equal(first(&s, RW_FINDING_VIOLATION)->where, "func_c+0x10");
 	memcpy(host(f->g, FUNC_C + 0x10), NOP5, 5);
 	expect_clean(f);
 	assert_int_equal(rw_integrity_overlay_pages(f->vm), 1); /* the 2-byte site stays JMP */
@@ -436,17 +436,17 @@ static void test_ftrace_sites(void **state)
 	put_s32(insn + 1, (int64_t)(FTRACE_CALLER - (FUNC_B + 5)));
 	memcpy(site, insn, 5);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_HOOK), 1);
-	assert_string_equal(first(&s, RW_SEV_HOOK)->where, "func_b+0x0");
-	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "ftrace_caller"));
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_HOOK), 1);
+	assert_string_equal(first(&s, RW_FINDING_HOOK)->where, "func_b+0x0");
+	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "ftrace_caller"));
 	/* CALL a module-area trampoline that is a copy of ftrace_caller */
 	put_s32(insn + 1, (int64_t)(MOD_X - (FUNC_B + 5)));
 	memcpy(site, insn, 5);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
-	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "ftrace trampoline"));
-	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "module area"));
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "ftrace trampoline"));
+	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "module area"));
 	/* a BPF trampoline prologue is accepted too (the target is examined when
 	 * the site changes: unhook, change the code, hook again) */
 	memcpy(site, NOP5, 5);
@@ -454,33 +454,33 @@ static void test_ftrace_sites(void **state)
 	memcpy(f->g->ram + PA_MODX, "\x55\x48\x89\xe5\x48\x83\xec\x10", 8);
 	memcpy(site, insn, 5);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
-	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "BPF trampoline"));
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "BPF trampoline"));
 	/* code that looks like neither: violation */
 	memcpy(site, NOP5, 5);
 	expect_clean(f);
 	memset(f->g->ram + PA_MODX, 0xcc, 16);
 	memcpy(site, insn, 5);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
 	/* a writable module page is never a trampoline */
 	memcpy(f->g->ram + PA_MODW, f->g->ram + PA_TEXT + (FTRACE_CALLER - K), 64);
 	put_s32(insn + 1, (int64_t)(MOD_W - (FUNC_B + 5)));
 	memcpy(site, insn, 5);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
 	/* CALL into the middle of kernel text: violation */
 	put_s32(insn + 1, (int64_t)(EVIL + 3 - (FUNC_B + 5)));
 	memcpy(site, insn, 5);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
 	memcpy(site, NOP5, 5);
 	expect_clean(f);
 	/* ftrace_call inside ftrace_caller now calls a tracer function: hook */
 	rel32(host(f->g, K), FTRACE_CALL, 0xe8, EVIL);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
-	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "evil+0x0"));
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "evil+0x0"));
 	rel32(host(f->g, K), FTRACE_CALL, 0xe8, FTRACE_STUB);
 	expect_clean(f);
 }
@@ -494,7 +494,7 @@ static void test_static_calls(void **state)
 	rel32(host(f->g, K), FUNC_A + 0x20, 0xe8, FUNC_D); /* site -> another function */
 	rel32(host(f->g, K), SCT_FOO, 0xe9, FUNC_D);       /* trampoline too */
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
 	assert_int_equal(st.sites_accepted, 2);
 	memcpy(host(f->g, SCT_FOO), "\xc3\xcc\xcc\xcc\xcc", 5); /* RET form */
 	memcpy(host(f->g, FUNC_A + 0x20), NOP5, 5);             /* NULL call */
@@ -503,7 +503,7 @@ static void test_static_calls(void **state)
 	expect_clean(f);
 	rel32(host(f->g, K), FUNC_A + 0x20, 0xe8, FUNC_D + 1); /* not a function start */
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
 	rel32(host(f->g, K), FUNC_A + 0x20, 0xe8, FUNC_B);
 	rel32(host(f->g, K), SCT_FOO, 0xe9, FUNC_B);
 	expect_clean(f);
@@ -527,17 +527,17 @@ static void test_kprobes(void **state)
 
 	*p = 0xcc;
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1); /* not registered */
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1); /* not registered */
 	add_kprobe(f->g, 2, BSS + 0x100, FUNC_D + 8);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_HOOK), 1);
-	assert_string_equal(first(&s, RW_SEV_HOOK)->where, "func_d+0x8");
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_HOOK), 1);
+	assert_string_equal(first(&s, RW_FINDING_HOOK)->where, "func_d+0x8");
 	/* optimized: jmp into a module-area detour buffer */
 	rel32(host(f->g, K), FUNC_D + 8, 0xe9, MOD_X + 0x100);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
-	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "optimized kprobe"));
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "optimized kprobe"));
 	/* removed: bytes back to the attach state */
 	memcpy(p, f->im->text + (FUNC_D + 8 - K), 5);
 	put_u64(host(f->g, BSS) + 16, 0);
@@ -550,7 +550,7 @@ static void test_kprobes(void **state)
 	put_u64(host(f->g, BSS) + 8, 0x4141414141414141ull);
 	*p = 0xcc;
 	run_pass(f, &s, &st); /* bounded walk; the self-loop still names the probe */
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
 	memcpy(p, f->im->text + (FUNC_D + 8 - K), 1);
 	expect_clean(f);
 }
@@ -564,14 +564,14 @@ static void test_rodata_and_syscalls(void **state)
 
 	host(f->g, RO + 0x1800)[0] ^= 1;
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KRODATA, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_KRODATA, RW_FINDING_VIOLATION), 1);
 	host(f->g, RO + 0x1800)[0] ^= 1;
 	expect_clean(f);
 	put_u64(host(f->g, SYSCALL_TABLE), EVIL);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KRODATA, RW_SEV_VIOLATION), 0); /* delegated */
-	assert_int_equal(count(&s, RW_CHECK_SYSCALL, RW_SEV_VIOLATION), 1);
-	v = first(&s, RW_SEV_VIOLATION);
+	assert_int_equal(count(&s, RW_CHECK_KRODATA, RW_FINDING_VIOLATION), 0); /* delegated */
+	assert_int_equal(count(&s, RW_CHECK_SYSCALL, RW_FINDING_VIOLATION), 1);
+	v = first(&s, RW_FINDING_VIOLATION);
 	assert_non_null(strstr(v->detail, "syscall 0 (read)"));
 	assert_string_equal(v->where, "evil+0x0");
 	put_u64(host(f->g, SYSCALL_TABLE), SYS_READ);
@@ -595,8 +595,8 @@ static void test_syscall_names(void **state)
 	/* read -> write's handler */
 	put_u64(host(f->g, SYSCALL_TABLE), SYS_WRITE);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_SYSCALL, RW_SEV_VIOLATION), 1);
-	v = first(&s, RW_SEV_VIOLATION);
+	assert_int_equal(count(&s, RW_CHECK_SYSCALL, RW_FINDING_VIOLATION), 1);
+	v = first(&s, RW_FINDING_VIOLATION);
 	assert_int_equal(v->addr, SYS_WRITE);
 	assert_string_equal(v->where, "__x64_sys_write+0x0");
 	assert_non_null(strstr(v->detail, "syscall 0 (read) repointed: __x64_sys_read+0x0 -> "
@@ -605,7 +605,7 @@ static void test_syscall_names(void **state)
 	/* inside a handler, not its entry: not a handler, still named by __x64_sys_ */
 	put_u64(host(f->g, SYSCALL_TABLE), SYS_WRITE + 0x10);
 	run_pass(f, &s, &st);
-	v = first(&s, RW_SEV_VIOLATION);
+	v = first(&s, RW_FINDING_VIOLATION);
 	assert_string_equal(v->where, "__x64_sys_write+0x10");
 	assert_non_null(strstr(v->detail, "(not a syscall handler)"));
 	put_u64(host(f->g, SYSCALL_TABLE), SYS_READ);
@@ -613,14 +613,14 @@ static void test_syscall_names(void **state)
 	/* write (listed first as __do_sys_write) -> a plain function */
 	put_u64(host(f->g, SYSCALL_TABLE + 8), EVIL);
 	run_pass(f, &s, &st);
-	v = first(&s, RW_SEV_VIOLATION);
+	v = first(&s, RW_FINDING_VIOLATION);
 	assert_string_equal(v->where, "evil+0x0");
 	assert_non_null(strstr(v->detail, "syscall 1 (write) repointed: __x64_sys_write+0x0 -> "
 					  "evil+0x0"));
 	/* -> module-area code */
 	put_u64(host(f->g, SYSCALL_TABLE + 8), MOD_X);
 	run_pass(f, &s, &st);
-	v = first(&s, RW_SEV_VIOLATION);
+	v = first(&s, RW_FINDING_VIOLATION);
 	assert_non_null(strstr(v->where, "[module area"));
 	assert_non_null(strstr(v->detail, "not a syscall handler, outside kernel text"));
 	put_u64(host(f->g, SYSCALL_TABLE + 8), SYS_WRITE);
@@ -637,19 +637,19 @@ static void test_idt_cr_msr(void **state)
 	memcpy(save, f->g->ram + PA_IDT + 16 * 3, 16);
 	set_gate(f->g->ram + PA_IDT + 16 * 3, EVIL);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_IDT, RW_SEV_VIOLATION), 2); /* both vCPUs */
-	assert_non_null(strstr(first(&s, RW_SEV_VIOLATION)->detail, "vector 3 "));
+	assert_int_equal(count(&s, RW_CHECK_IDT, RW_FINDING_VIOLATION), 2); /* both vCPUs */
+	assert_non_null(strstr(first(&s, RW_FINDING_VIOLATION)->detail, "vector 3 "));
 	memcpy(f->g->ram + PA_IDT + 16 * 3, save, 16);
 	expect_clean(f);
 	f->g->vcpu[1].idtr_base.v = IDT_VA + 0x100;
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_IDT, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_IDT, RW_FINDING_VIOLATION), 1);
 	f->g->vcpu[1].idtr_base.v = IDT_VA;
 
 	f->g->vcpu[0].cr0.v &= ~(1ull << 16);
 	f->g->vcpu[1].cr4.v &= ~(1ull << 21);
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_CR, RW_SEV_VIOLATION), 2);
+	assert_int_equal(count(&s, RW_CHECK_CR, RW_FINDING_VIOLATION), 2);
 	assert_non_null(strstr(s.f[0].detail, "CR0.WP cleared"));
 	assert_non_null(strstr(s.f[0].detail, "qmp"));
 	f->g->vcpu[0].cr0.v |= 1ull << 16;
@@ -664,18 +664,18 @@ static void test_idt_cr_msr(void **state)
 	f->g->vcpu[0].lstar.v = EVIL;
 	f->g->vcpu[0].star.v = 0x1234;
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_MSR, RW_SEV_VIOLATION), 2);
+	assert_int_equal(count(&s, RW_CHECK_MSR, RW_FINDING_VIOLATION), 2);
 	assert_non_null(strstr(s.f[0].detail, "entry_SYSCALL_64"));
 	assert_non_null(strstr(s.f[0].detail, "kvm"));
 	/* unverified guest report: not used, said so */
 	f->g->vcpu[0].lstar = (struct vmi_val){ EVIL, VMI_PROV_GUEST_REPORT };
 	f->g->vcpu[0].star = (struct vmi_val){ 0x0023001000000000ull, VMI_PROV_KVM_IOCTL };
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_MSR, RW_SEV_VIOLATION), 0);
-	assert_int_equal(count(&s, RW_CHECK_MSR, RW_SEV_INFO), 1);
+	assert_int_equal(count(&s, RW_CHECK_MSR, RW_FINDING_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_MSR, RW_FINDING_INFO), 1);
 	f->g->kv.guest_reporter_verified = true;
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_MSR, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_MSR, RW_FINDING_VIOLATION), 1);
 	assert_non_null(strstr(s.f[0].detail, "guest"));
 }
 
@@ -712,13 +712,13 @@ static void test_shared_build_and_slide(void **state)
 		put_s32(p + 1, (int64_t)((FUNC_C + 0x40) - (FUNC_C + 0x15)));
 	}
 	assert_int_equal(rw_integrity_pass(vm2, &g2->kv, collect, &s, &st), 0);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
 	assert_int_equal(st.sites_accepted, 1);
 	/* a relocated pointer changed in VM 2 is still caught */
 	put_u64(g2->ram + PA_RO + 0x108, SYS_READ + 0x2400000);
 	s.n = 0;
 	assert_int_equal(rw_integrity_pass(vm2, &g2->kv, collect, &s, &st), 0);
-	assert_int_equal(count(&s, RW_CHECK_SYSCALL, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_SYSCALL, RW_FINDING_VIOLATION), 1);
 	assert_non_null(strstr(s.f[0].detail, "syscall 1 (write)"));
 	rw_integrity_free(vm2);
 	free_guest(g2);
@@ -797,20 +797,20 @@ static void test_modules(void **state)
 	assert_int_equal(rw_integrity_check_modules(f->vm, &f->g->kv, list, 2, kset, 2, collect, &s,
 						    NULL),
 			 0);
-	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_SEV_INFO), 2); /* loaded */
+	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_FINDING_INFO), 2); /* loaded */
 	assert_true(rw_integrity_module_intact(f->vm, a.addr));
 	/* hidden from sysfs (not in kset) and hidden from lsmod (not on the list) */
 	s.n = 0;
 	assert_int_equal(rw_integrity_check_modules(f->vm, &f->g->kv, list, 2, kset, 1, collect, &s,
 						    NULL),
 			 0);
-	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_FINDING_VIOLATION), 1);
 	assert_non_null(strstr(s.f[0].detail, "hidden from sysfs"));
 	s.n = 0;
 	assert_int_equal(rw_integrity_check_modules(f->vm, &f->g->kv, list, 1, kset, 2, collect, &s,
 						    NULL),
 			 0);
-	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_FINDING_VIOLATION), 1);
 	assert_non_null(strstr(s.f[0].detail, "hidden from lsmod"));
 	/* own text changed */
 	f->g->ram[PA_MODX + 0x10] ^= 0x55;
@@ -818,7 +818,7 @@ static void test_modules(void **state)
 	assert_int_equal(rw_integrity_check_modules(f->vm, &f->g->kv, list, 2, kset, 2, collect, &s,
 						    NULL),
 			 0);
-	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_FINDING_VIOLATION), 1);
 	assert_string_equal(s.f[0].where, "alpha+0x10");
 	assert_false(rw_integrity_module_intact(f->vm, a.addr));
 	assert_true(rw_integrity_module_intact(f->vm, b.addr));
@@ -827,7 +827,7 @@ static void test_modules(void **state)
 	assert_int_equal(rw_integrity_check_modules(f->vm, &f->g->kv, list + 1, 1, kset + 1, 1,
 						    collect, &s, NULL),
 			 0);
-	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_SEV_INFO), 1);
+	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_FINDING_INFO), 1);
 	assert_non_null(strstr(s.f[0].detail, "alpha unloaded"));
 	/* text outside the module area */
 	list[0] = mod(0xffffffffc0300000ull, "gamma", K, 0x100);
@@ -835,7 +835,7 @@ static void test_modules(void **state)
 	assert_int_equal(rw_integrity_check_modules(f->vm, &f->g->kv, list, 1, list, 1, collect, &s,
 						    NULL),
 			 0);
-	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_MODULES, RW_FINDING_VIOLATION), 1);
 	assert_int_equal(rw_integrity_check_modules(f->vm, &f->g->kv, list, RW_MOD_MAX + 1, list, 1,
 						    collect, &s, NULL),
 			 RW_INTEG_E_LIMIT);
