@@ -639,6 +639,7 @@ struct launch_args {
 	unsigned long memory, cpus, timeout_s;
 	unsigned int interval;
 	bool no_kaslr;
+	bool no_reboot;
 };
 
 static int parse_count(const char *s, unsigned long max, unsigned long *out)
@@ -664,6 +665,7 @@ static int launch_opts(int argc, char **argv, struct launch_args *a, struct cli_
 		{ "interval", required_argument, NULL, 'I' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-kaslr", no_argument, NULL, 'n' },
+		{ "no-reboot", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -683,6 +685,7 @@ static int launch_opts(int argc, char **argv, struct launch_args *a, struct cli_
 		case 't': if (parse_count(optarg, 3600, &a->timeout_s)) return usage_err("launch", "--timeout: seconds expected", u); break;
 		case 'I': if (parse_interval("launch", optarg, &a->interval, u)) return RW_EXIT_USAGE; break;
 		case 'n': a->no_kaslr = true; break;
+		case 'R': a->no_reboot = true; break;
 		default: return usage_err("launch", "bad option", u);
 		}
 	}
@@ -712,8 +715,8 @@ static int resolve_kernel(struct launch_args *a, const char *u)
 int cli_launch(const struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const char u[] = "launch NAME [--kit DIR | --kernel K --initrd I] [--memory MIB] "
-				"[--cpus N] [--overlay DIR] [--no-kaslr] [--interval DUR] "
-				"[--timeout SEC] [--json]";
+				"[--cpus N] [--overlay DIR] [--no-kaslr] [--no-reboot] "
+				"[--interval DUR] [--timeout SEC] [--json]";
 	struct launch_args a = { 0 };
 	struct cli_ctx l = *ctx;
 	const char *name;
@@ -728,6 +731,8 @@ int cli_launch(const struct cli_ctx *ctx, int argc, char **argv)
 			"kernel", a.kernel, "initrd", a.initrd, "memory_mib", (json_int_t)a.memory,
 			"cpus", (json_int_t)a.cpus, "interval_ms", (json_int_t)a.interval,
 			"timeout_ms", (json_int_t)a.timeout_s * 1000, "no_kaslr", a.no_kaslr);
+	if (a.no_reboot)
+		json_object_set_new(req, "no_reboot", json_true());
 	if (a.overlay[0])
 		json_object_set_new(req, "overlay", json_string(a.overlay));
 	if (!l.json)

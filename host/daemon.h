@@ -165,6 +165,7 @@ struct rw_launch_req {
 	unsigned int memory_mib;	/* 0: launcher default */
 	unsigned int cpus;		/* 0: launcher default */
 	bool no_kaslr;
+	bool no_reboot;			/* a guest reboot ends QEMU (VM gone) instead of resetting */
 	unsigned int interval_ms;
 	unsigned int timeout_ms;	/* readiness; 0: config launch-timeout */
 };

@@ -194,6 +194,7 @@ static json_t *cmd_launch(struct rw_daemon *d, json_t *req)
 	l.interval_ms = (unsigned int)interval;
 	l.timeout_ms = (unsigned int)timeout;
 	l.no_kaslr = json_is_true(json_object_get(req, "no_kaslr"));
+	l.no_reboot = json_is_true(json_object_get(req, "no_reboot"));
 	rc = rw_daemon_launch(d, &l, err, sizeof(err));
 	return rc ? error_reply(rc, err) : vm_reply(d, l.name);
 }

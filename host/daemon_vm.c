@@ -359,6 +359,9 @@ static int start_qemu(struct rw_daemon *d, const struct rw_launch_req *req, stru
 	if (req->cpus)
 		cfg.cpus = req->cpus;
 	cfg.kaslr = !req->no_kaslr;
+	/* Like a VM under libvirt: a reboot in the guest reboots it (the kernel
+	 * check re-identifies and re-baselines); --no-reboot makes it end QEMU. */
+	cfg.allow_reboot = !req->no_reboot;
 	cfg.run_parent = run_parent(d, req->name, parent, sizeof(parent));
 	if (d->chan) {	/* the guest channel: a vhost-user-vsock device per VM */
 		int rc = vsockd_start(d, req->name, cfg.run_parent, vhost, sizeof(vhost),

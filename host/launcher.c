@@ -270,7 +270,8 @@ static void build_argv(const struct rw_vm_config *cfg, const struct rw_vm *vm,
 	add_arg(a, "-no-user-config");
 	add_arg(a, "-display");
 	add_arg(a, "none");
-	add_arg(a, "-no-reboot");
+	if (!cfg->allow_reboot)
+		add_arg(a, "-no-reboot");
 	add_arg(a, "-machine");
 	add_arg(a, "%s,memory-backend=rwram", cfg->machine);
 	add_arg(a, "-accel");

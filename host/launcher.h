@@ -36,6 +36,9 @@ struct rw_vm_config {
 	enum rw_accel accel;		/* RW_ACCEL_AUTO: calibrate / RINGWATCH_ACCEL */
 	bool kaslr;			/* false adds "nokaslr" */
 	bool command_shell;		/* guest shell on a virtio-serial port, for rw_vm_exec() */
+	bool allow_reboot;		/* false (default) adds -no-reboot: a guest reboot or
+					 * panic (panic=-1) ends QEMU; true: QEMU resets the
+					 * guest and boots the same kernel/initramfs again */
 	enum rw_vsock_mode vsock;
 	uint32_t guest_cid;		/* vhost-kernel; vhost-user: the back-end's CID */
 	const char *vhost_user_socket;	/* backend socket for RW_VSOCK_VHOST_USER */

@@ -27,7 +27,8 @@ static const struct subcommand subcommands[] = {
 	{ "detach", cli_detach, NULL, "detach VM [--json]" },
 	{ "launch", cli_launch, NULL,
 	  "launch NAME [--kit DIR | --kernel K --initrd I] [--memory MIB] [--cpus N]\n"
-	  "         [--overlay DIR] [--no-kaslr] [--interval DUR] [--timeout SEC] [--json]" },
+	  "         [--overlay DIR] [--no-kaslr] [--no-reboot] [--interval DUR] [--timeout SEC]\n"
+	  "         [--json]   (a guest reboot reboots it; --no-reboot: it ends QEMU)" },
 	{ "destroy", cli_destroy, NULL, "destroy VM [--json]" },
 	{ "resume", cli_resume, NULL, "resume VM [--json]" },
 	{ "ack", cli_ack, NULL, "ack VM [--id EVENT] [--json]" },

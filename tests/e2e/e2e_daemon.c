@@ -410,6 +410,206 @@ static void test_clean_stop(void **state)
 	expect_usage_error("list", "cannot reach ringwatchd");
 }
 
+/* --- guest reboot ------------------------------------------------------------------ */
+
+/* (Re)start the test daemon if an earlier test left none running. */
+static void ensure_daemon(void)
+{
+	if (daemon_pid > 0 && kill(daemon_pid, 0) == 0)
+		return;
+	start_daemon();
+}
+
+static const char *json_str(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v ? v : "";
+}
+
+static json_t *check_of(json_t *vm, const char *name)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(json_object_get(vm, "checks"), i, c)
+		if (!strcmp(json_str(c, "check"), name))
+			return c;
+	return NULL;
+}
+
+/* Every check ok (msr may be unknown when marked unavailable: no MSR source under TCG). */
+static bool all_checks_ok(json_t *vm, char *why, size_t whylen)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(json_object_get(vm, "checks"), i, c) {
+		if (!strcmp(json_str(c, "result"), "ok") ||
+		    (!strcmp(json_str(c, "result"), "unknown") &&
+		     json_is_true(json_object_get(c, "unavailable"))))
+			continue;
+		snprintf(why, whylen, "%s: %s (%s)", json_str(c, "check"), json_str(c, "result"),
+			 json_str(c, "summary"));
+		return false;
+	}
+	return json_array_size(json_object_get(vm, "checks")) > 0;
+}
+
+static int64_t last_event_id(const char *vm_name)
+{
+	char args[128];
+	json_t *evs;
+	int64_t id = 0;
+
+	snprintf(args, sizeof(args), "events %s --json", vm_name);
+	evs = rw_json(args, 0);
+	if (json_array_size(evs))
+		id = json_integer_value(json_object_get(json_array_get(evs, json_array_size(evs) - 1),
+							"id"));
+	json_decref(evs);
+	return id;
+}
+
+/* The launched VM's run dir holds QMP, the serial log and the guest command shell. */
+static void run_file(json_t *vm, const char *file, char *out, size_t outlen)
+{
+	const char *qmp = json_str(vm, "qmp");
+	const char *slash = strrchr(qmp, '/');
+
+	assert_non_null(slash);
+	snprintf(out, outlen, "%.*s/%s", (int)(slash - qmp), qmp, file);
+}
+
+static int count_in_file(const char *path, const char *needle)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * `reboot -f` inside a launched guest: QEMU resets it (launch allows reboots),
+ * the same QEMU boots the kernel again with a new KASLR slide; the daemon
+ * notices (an event on `kernel` naming the previous identity), re-identifies
+ * and re-baselines, and every check is ok again with no alert in between.
+ */
+static void test_guest_reboot(void **state)
+{
+	const char *name = "ringwatch-test-d5";
+	char args[256], serial[400], why[512], slide_before[128], *out;
+	struct rw_vm shell;
+	json_t *vm, *evs, *ev;
+	int64_t mark;
+	bool found_reident = false;
+	int rc, qemu_pid;
+	size_t i;
+
+	(void)state;
+	ensure_daemon();
+	snprintf(args, sizeof(args), "launch %s", name);
+	rc = rw(&out, args);
+	if (rc)
+		fail_msg("launch %s: %d\n%s", name, rc, out);
+	free(out);
+	snprintf(args, sizeof(args), "check %s --json", name);
+	vm = rw_json(args, 0);
+	if (!all_checks_ok(vm, why, sizeof(why)))
+		fail_msg("before the reboot: %s", why);
+	qemu_pid = (int)json_integer_value(json_object_get(vm, "qemu_pid"));
+	snprintf(slide_before, sizeof(slide_before), "%s",
+		 json_str(check_of(vm, "kernel"), "summary"));
+	run_file(vm, "serial.log", serial, sizeof(serial));
+	memset(&shell, 0, sizeof(shell));
+	shell.cmd_fd = -1;
+	shell.pid = qemu_pid;
+	run_file(vm, "cmd.sock", shell.cmd_path, sizeof(shell.cmd_path));
+	json_decref(vm);
+	assert_true(qemu_pid > 0);
+	assert_int_equal(count_in_file(serial, "RINGWATCH-READY"), 1);
+	mark = last_event_id(name);
+
+	/* Reboot from inside, in the background so the shell answers first. */
+	out = rw_test_guest_sh(&shell, "(sleep 1; reboot -f) </dev/null >/dev/null 2>&1 &", 30);
+	free(out);
+	for (int t = 0; count_in_file(serial, "RINGWATCH-READY") < 2; t++) {
+		if (t > 1800)
+			fail_msg("guest did not come back after reboot -f (serial %s)", serial);
+		if (kill(qemu_pid, 0))
+			fail_msg("QEMU %d exited on the guest reboot", qemu_pid);
+		usleep(100000);
+	}
+	/* Re-identified and all ok again, within a bounded time. */
+	snprintf(args, sizeof(args), "check %s --json", name);
+	for (int t = 0;; t++) {
+		rc = rw(&out, args);
+		vm = json_loads(out, 0, NULL);
+		if (rc == 0 && vm && all_checks_ok(vm, why, sizeof(why)) &&
+		    !strcmp(json_str(vm, "state"), "ok"))
+			break;
+		if (rc != 0 || t > 60) {
+			char *evtext;
+
+			snprintf(args, sizeof(args), "events %s", name);
+			rw(&evtext, args);
+			printf("ringwatch check: exit %d\n%s\nevents:\n%s\n", rc, out, evtext);
+			free(evtext);
+			fail_msg("after the reboot: exit %d, checks not ok: %s", rc,
+				 vm ? why : "not JSON");
+		}
+		free(out);
+		json_decref(vm);
+		sleep(1);
+	}
+	free(out);
+	assert_string_equal(json_str(vm, "phase"), "active");
+	assert_int_equal((int)json_integer_value(json_object_get(vm, "qemu_pid")), qemu_pid);
+	assert_int_equal((int)json_integer_value(json_object_get(vm, "open_alerts")), 0);
+	printf("kernel before: %s\nkernel after:  %s\n", slide_before,
+	       json_str(check_of(vm, "kernel"), "summary"));
+	json_decref(vm);
+
+	/* Events since the reboot: the re-identification, no alert. */
+	snprintf(args, sizeof(args), "events %s --json", name);
+	evs = rw_json(args, 0);
+	json_array_foreach(evs, i, ev) {
+		json_t *detail = json_object_get(ev, "detail");
+
+		if (json_integer_value(json_object_get(ev, "id")) <= mark)
+			continue;
+		if (!strcmp(json_str(ev, "severity"), "alert")) {
+			char *dump = json_dumps(ev, JSON_COMPACT);
+
+			fail_msg("false alarm across the reboot: %s", dump);
+		}
+		if (!strcmp(json_str(ev, "check"), "kernel") &&
+		    json_object_get(detail, "previous") && strstr(json_str(detail, "note"),
+								  "re-identified"))
+			found_reident = true;
+	}
+	if (!found_reident) {
+		char *dump = json_dumps(evs, JSON_INDENT(1));
+
+		fail_msg("no kernel re-identification event after the reboot:\n%s", dump);
+	}
+	json_decref(evs);
+	if (shell.cmd_fd >= 0)
+		close(shell.cmd_fd);
+	assert_int_equal(rw(&out, "list --json"), 0);
+	free(out);
+	snprintf(args, sizeof(args), "destroy %s", name);
+	assert_int_equal(rw(&out, args), 0);
+	free(out);
+	wait_gone(qemu_pid, 30);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,8 +617,11 @@ int main(void)
 		cmocka_unit_test(test_two_guests_one_tampered),
 		cmocka_unit_test(test_kill9_keeps_events),
 		cmocka_unit_test(test_libvirt_hook),
+		cmocka_unit_test(test_guest_reboot),
 		cmocka_unit_test(test_clean_stop),
 	};
 
+	if (getenv("RW_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("RW_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
