@@ -30,6 +30,7 @@ struct rw_metrics;
 struct rw_spawner;
 struct rw_dchan;
 struct rw_kernels;
+struct rw_config_gen;
 
 enum rw_dvm_state {
 	RW_DVM_STARTING,	/* launch in progress: not checked yet */
@@ -92,7 +93,10 @@ struct rw_daemon {
 	unsigned int nworkers;
 
 	char state_dir[512];
-	const struct rw_config *cfg;
+	/* The configuration in force; a reload (rw_daemon_reload) swaps it.  Read
+	 * it through this pointer at use; superseded ones stay valid until stop. */
+	const struct rw_config *_Atomic cfg;
+	struct rw_config_gen *cfg_gens;	/* configurations the daemon loaded (reloads) */
 	const struct rw_check_ops *const *checks;
 	size_t nchecks;
 	struct rw_store *store;
@@ -189,6 +193,29 @@ int rw_daemon_request_pass(struct rw_daemon *d, const char *name);
 json_t *rw_daemon_list_json(struct rw_daemon *d);
 /* One VM with every check; NULL (and -RW_DERR_UNKNOWN_VM in *rc) when unknown. */
 json_t *rw_daemon_vm_json(struct rw_daemon *d, const char *name, bool with_checks, int *rc);
+
+/* What a reload (SIGHUP) reads: the file and the command-line overrides. */
+struct rw_reload_src {
+	const char *path;
+	bool optional;		/* a missing file means the defaults */
+	const char *json_log;	/* --json-log override, or NULL */
+	const char *metrics;	/* --metrics override, or NULL */
+};
+
+/*
+ * Re-read the configuration and apply what can change while running:
+ * interval and per-VM intervals, qmp/launch/dump timeouts, respond rules,
+ * json-log (reopened: log rotation), syslog, vsockd.  workers, metrics and
+ * channel-vsock-port need a restart: they keep their running values and the
+ * event says so.  A file that does not parse (or a json-log that cannot be
+ * opened) changes nothing: -1 with "FILE:LINE: reason" in @err, logged, and
+ * an error event (vm "-", check "config").  Success: 0 and an info event
+ * listing the changed directives.
+ */
+int rw_daemon_reload(struct rw_daemon *d, const struct rw_reload_src *src, char *err,
+		     size_t errlen);
+/* Free the configurations reloads made (rw_daemon_stop, after every thread). */
+void rw_daemon_free_configs(struct rw_daemon *d);
 
 /* Valid VM name: [A-Za-z0-9_.-], 1..48 chars, not starting with '.' or '-'. */
 bool rw_vm_name_valid(const char *name);
