@@ -610,6 +610,117 @@ static void test_guest_reboot(void **state)
 	wait_gone(qemu_pid, 30);
 }
 
+/* --- configuration reload ----------------------------------------------------------- */
+
+/* The newest daemon-wide config event after @after (NULL if none within ~10 s). */
+static json_t *wait_config_event(int64_t after)
+{
+	for (int t = 0; t < 100; t++) {
+		json_t *evs = rw_json("events --json", 0), *ev, *found = NULL;
+		size_t i;
+
+		json_array_foreach(evs, i, ev)
+			if (json_integer_value(json_object_get(ev, "id")) > after &&
+			    !strcmp(json_str(ev, "vm"), "-") && !strcmp(json_str(ev, "check"), "config"))
+				found = ev;
+		if (found) {
+			json_incref(found);
+			json_decref(evs);
+			return found;
+		}
+		json_decref(evs);
+		usleep(100000);
+	}
+	return NULL;
+}
+
+static int64_t newest_event_id(void)
+{
+	json_t *evs = rw_json("events --json", 0);
+	int64_t id = json_array_size(evs) ?
+		     json_integer_value(json_object_get(json_array_get(evs, json_array_size(evs) - 1),
+							"id")) : 0;
+
+	json_decref(evs);
+	return id;
+}
+
+/* SIGHUP: a changed interval applies; a bad line keeps the running config, named. */
+static void test_sighup_reload(void **state)
+{
+	json_t *ev, *list, *vm;
+	int64_t mark;
+	size_t i;
+	char *out;
+
+	(void)state;
+	ensure_daemon();
+	/* A VM to show the interval in force (its QMP socket does not exist: gone). */
+	{
+		char args[300];
+
+		snprintf(args, sizeof(args), "attach cfgprobe --qmp '%s/no-such-qmp.sock'", dir);
+		assert_int_equal(rw(&out, args), 0);
+		free(out);
+	}
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 700ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+			   "respond * alert log\n", 0644);
+	mark = newest_event_id();
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	ev = wait_config_event(mark);
+	if (!ev)
+		fail_msg("no config event after SIGHUP");
+	assert_string_equal(json_str(json_object_get(ev, "detail"), "result"), "applied");
+	assert_string_equal(json_str(ev, "severity"), "info");
+	assert_string_equal(json_string_value(json_array_get(
+		json_object_get(json_object_get(ev, "detail"), "changed"), 0)), "interval");
+	json_decref(ev);
+	/* Every VM without its own interval now shows the new one. */
+	list = rw_json("list --json", 0);
+	json_array_foreach(list, i, vm)
+		assert_int_equal(json_integer_value(json_object_get(vm, "interval_ms")), 700);
+	json_decref(list);
+
+	/* A bad line: error event naming file and line; the daemon keeps serving. */
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 3s\nrespond cr alert reboot\n", 0644);
+	mark = newest_event_id();
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	ev = wait_config_event(mark);
+	if (!ev)
+		fail_msg("no config event after SIGHUP with a bad file");
+	assert_string_equal(json_str(ev, "severity"), "error");
+	assert_string_equal(json_str(json_object_get(ev, "detail"), "result"), "rejected");
+	if (!strstr(json_str(json_object_get(ev, "detail"), "error"),
+		    "ringwatch.conf:2: 'respond': unknown action 'reboot'"))
+		fail_msg("error does not name file and line: %s",
+			 json_str(json_object_get(ev, "detail"), "error"));
+	json_decref(ev);
+	assert_int_equal(kill(daemon_pid, 0), 0);
+	list = rw_json("list --json", 0);
+	json_array_foreach(list, i, vm)
+		assert_int_equal(json_integer_value(json_object_get(vm, "interval_ms")), 700);
+	json_decref(list);
+	assert_int_equal(rw(&out, "events"), 0);
+	assert_non_null(strstr(out, "rejected"));
+	free(out);
+	assert_non_null(find_vm(list = rw_json("list --json", 0), "cfgprobe"));
+	json_decref(list);
+	assert_int_equal(rw(&out, "detach cfgprobe"), 0);
+	free(out);
+	/* Back to the suite's configuration. */
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+			   "respond * alert log\n", 0644);
+	mark = newest_event_id();
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	ev = wait_config_event(mark);
+	assert_non_null(ev);
+	assert_string_equal(json_str(json_object_get(ev, "detail"), "result"), "applied");
+	json_decref(ev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,6 +729,7 @@ int main(void)
 		cmocka_unit_test(test_kill9_keeps_events),
 		cmocka_unit_test(test_libvirt_hook),
 		cmocka_unit_test(test_guest_reboot),
+		cmocka_unit_test(test_sighup_reload),
 		cmocka_unit_test(test_clean_stop),
 	};
 
