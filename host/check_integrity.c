@@ -1101,8 +1101,13 @@ static int kernel_run(struct rw_check_ctx *ctx, struct rw_check_result *res)
 		return 0;
 	}
 	if (!ctx->vm->kernel_path || !ctx->vm->kernel_path[0]) {
-		rw_check_set(res, RW_RESULT_UNKNOWN, KI_SOURCE_MEM,
-			     "no kernel image known for this VM (ringwatch attach --kernel IMAGE)");
+		if (ctx->vm->kernel_why && ctx->vm->kernel_why[0])
+			rw_check_set(res, RW_RESULT_UNKNOWN, KI_SOURCE_MEM, "%s",
+				     ctx->vm->kernel_why);
+		else
+			rw_check_set(res, RW_RESULT_UNKNOWN, KI_SOURCE_MEM,
+				     "no kernel image known for this VM (ringwatch attach --kernel "
+				     "IMAGE)");
 		outcome_all(st, RW_RESULT_UNKNOWN, KI_SOURCE_MEM, res->summary);
 		return 0;
 	}

@@ -62,6 +62,11 @@ struct rw_dvm {
 	bool due_now;			/* run a pass as soon as possible */
 	bool busy;			/* destroy/detach in progress: no new pass */
 	bool removed;			/* detached: freed when the last ref goes */
+	/* Kernel image search for a VM given none (d->lock): the last banner tried
+	 * (with the configuration it was tried under) and why it failed. */
+	char kernel_why[400];
+	char kernel_tried[512];
+	const struct rw_config *kernel_tried_cfg;
 	uint64_t passes_started;
 	uint64_t passes_done;
 	int64_t last_pass_ms;		/* wall clock end of the last pass */
@@ -163,8 +168,10 @@ struct rw_attach_req {
 
 struct rw_launch_req {
 	const char *name;
-	const char *kernel;
+	const char *kernel;		/* with initrd; or NULL with disk */
 	const char *initrd;
+	const char *disk;		/* boot this disk image with the firmware, or NULL */
+	const char *disk_format;	/* NULL: detected (qcow2 magic, else raw) */
 	const char *overlay;		/* may be NULL */
 	unsigned int memory_mib;	/* 0: launcher default */
 	unsigned int cpus;		/* 0: launcher default */

@@ -69,6 +69,9 @@ static json_t *changed_directives(const struct rw_config *old, const struct rw_c
 	CHANGED(old->syslog != new->syslog, "syslog");
 	CHANGED(strcmp(old->vsockd, new->vsockd), "vsockd");
 	CHANGED(!same_rules(old, new), "respond");
+	CHANGED(old->nkernel_search != new->nkernel_search ||
+		memcmp(old->kernel_search, new->kernel_search, sizeof(old->kernel_search)),
+		"kernel-search");
 #undef CHANGED
 	return a;
 }

@@ -721,6 +721,192 @@ static void test_sighup_reload(void **state)
 	json_decref(ev);
 }
 
+/* --- boot from a disk image ----------------------------------------------------------- */
+
+/*
+ * A FAT disk with syslinux, the kit's kernel and initramfs, and a marker on
+ * the kernel command line (proof the guest came up through the disk).
+ */
+static void make_boot_disk(char *img, size_t imglen)
+{
+	static const char *const tools[] = { "mkfs.fat", "syslinux", "mcopy" };
+	char *out;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
+		if (sh(NULL, "command -v %s >/dev/null 2>&1 || test -x /usr/sbin/%s", tools[i],
+		       tools[i]))
+			fail_msg("%s missing (dosfstools, syslinux, mtools: scripts/install-deps)",
+				 tools[i]);
+	snprintf(img, imglen, "%s/boot,disk.img", dir);	/* a comma: QEMU escaping */
+	rw_test_write_file(dir, "syslinux.cfg",
+			   "DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL /vmlinuz\n"
+			   "  INITRD /initrd.gz\n"
+			   "  APPEND console=ttyS0,115200 panic=-1 rdinit=/init rwdisk=1\n", 0644);
+	rc = sh(&out, "set -e; export PATH=$PATH:/usr/sbin:/sbin; rm -f '%s'; "
+		"mkfs.fat -C -n RWBOOT '%s' 32768 >/dev/null; syslinux --install '%s'; "
+		"mcopy -i '%s' '%s' ::/vmlinuz; mcopy -i '%s' '%s' ::/initrd.gz; "
+		"mcopy -i '%s' '%s/syslinux.cfg' ::/syslinux.cfg 2>&1",
+		img, img, img, img, env.kernel, img, env.initrd, img, dir);
+	if (rc)
+		fail_msg("building the boot disk: %s", out);
+	free(out);
+}
+
+static void restart_daemon(void)
+{
+	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0)
+		wait_gone(daemon_pid, 60);
+	daemon_pid = 0;
+	start_daemon();
+}
+
+/* Poll `status NAME --json` until @pred holds (bounded); returns the VM JSON. */
+static json_t *wait_status(const char *name, bool (*pred)(json_t *vm), int timeout_s,
+			   const char *what)
+{
+	char args[128], *out = NULL;
+
+	snprintf(args, sizeof(args), "status %s --json", name);
+	for (int t = 0; t <= timeout_s * 2; t++) {
+		json_t *vm;
+		int rc = rw(&out, args);
+
+		vm = json_loads(out, 0, NULL);
+		if (rc == 1)
+			fail_msg("%s: alert while waiting for %s:\n%s", name, what, out);
+		if (rc == 0 && vm && pred(vm)) {
+			free(out);
+			return vm;
+		}
+		json_decref(vm);
+		if (t < timeout_s * 2)
+			free(out);
+		usleep(500000);
+	}
+	{
+		char *evtext;
+
+		snprintf(args, sizeof(args), "events %s", name);
+		rw(&evtext, args);
+		printf("%s: last status:\n%s\nevents:\n%s\n", name, out, evtext);
+		free(evtext);
+	}
+	fail_msg("%s: no %s within %d s", name, what, timeout_s);
+	return NULL;
+}
+
+static bool kernel_unknown_named(json_t *vm)
+{
+	const char *s = json_str(check_of(vm, "kernel"), "summary");
+
+	char want[200];
+
+	snprintf(want, sizeof(want), "unknown kernel %s: its banner is none of the known images",
+		 env.kver);
+	return strstr(s, want) && strstr(s, "no kernel-search path configured");
+}
+
+static bool all_ok_identified(json_t *vm)
+{
+	char why[512];
+
+	return !strcmp(json_str(vm, "state"), "ok") && all_checks_ok(vm, why, sizeof(why)) &&
+	       !strncmp(json_str(vm, "kernel_image"), env.kit, strlen(env.kit));
+}
+
+/*
+ * `ringwatch launch NAME --disk IMG`: the firmware boots the disk (syslinux,
+ * the kit's kernel); the daemon was given no image.  With no kernel-search
+ * path the kernel check says which kernel is unknown and why; after a reload
+ * with `kernel-search KIT` the daemon finds the image by the banner, takes
+ * its baseline, and every check is ok.
+ */
+static void test_launch_disk(void **state)
+{
+	const char *name = "ringwatch-test-d6";
+	char img[300], args[1200], text[1024], *out;
+	struct rw_vm shell;
+	json_t *vm, *evs, *ev;
+	bool unknown_ev = false, identified_ev = false, launched_disk = false;
+	int qemu_pid;
+	size_t i;
+
+	(void)state;
+	make_boot_disk(img, sizeof(img));
+	restart_daemon();	/* a fresh kernel registry: the kit's image is not open yet */
+	snprintf(args, sizeof(args), "launch bad1 --disk '%s/no-such.img'", dir);
+	expect_usage_error(args, "no-such.img");
+	snprintf(args, sizeof(args), "launch bad2 --disk '%s' --kernel '%s'", img, env.kernel);
+	expect_usage_error(args, "--disk boots the disk");
+	snprintf(args, sizeof(args), "launch bad3 --disk '%s' --format iso", img);
+	expect_usage_error(args, "--format");
+
+	snprintf(args, sizeof(args), "launch %s --disk '%s'", name, img);
+	if (rw(&out, args))
+		fail_msg("launch --disk: %s", out);
+	free(out);
+	vm = wait_status(name, kernel_unknown_named, 240, "'unknown kernel' summary");
+	printf("without kernel-search: %s\n", json_str(check_of(vm, "kernel"), "summary"));
+	assert_string_equal(json_str(vm, "kernel_image"), "");
+	assert_string_equal(json_str(vm, "phase"), "active");
+	qemu_pid = (int)json_integer_value(json_object_get(vm, "qemu_pid"));
+	memset(&shell, 0, sizeof(shell));
+	shell.cmd_fd = -1;
+	shell.pid = qemu_pid;
+	run_file(vm, "cmd.sock", shell.cmd_path, sizeof(shell.cmd_path));
+	json_decref(vm);
+	/* It came up through the disk: syslinux's command line. */
+	out = rw_test_guest_sh(&shell, "cat /proc/cmdline", 60);
+	assert_non_null(strstr(out, "rwdisk=1"));
+	free(out);
+	close(shell.cmd_fd);
+
+	/* Tell the daemon where kernels are; a reload is enough. */
+	snprintf(text, sizeof(text),
+		 "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+		 "respond * alert log\nkernel-search %s\n", env.kit);
+	rw_test_write_file(dir, "ringwatch.conf", text, 0644);
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	vm = wait_status(name, all_ok_identified, 120, "identified kernel and all checks ok");
+	printf("identified: %s -> %s\n", json_str(vm, "kernel_image"),
+	       json_str(check_of(vm, "kernel"), "summary"));
+	assert_non_null(strstr(json_str(vm, "kernel"), env.kver));
+	json_decref(vm);
+
+	snprintf(args, sizeof(args), "events %s --json", name);
+	evs = rw_json(args, 0);
+	json_array_foreach(evs, i, ev) {
+		json_t *detail = json_object_get(ev, "detail");
+		const char *action = json_str(detail, "action");
+
+		if (!strcmp(json_str(ev, "severity"), "alert")) {
+			char *dump = json_dumps(ev, JSON_COMPACT);
+
+			fail_msg("alert on the disk-booted guest: %s", dump);
+		}
+		launched_disk |= !strcmp(action, "launched") && !strcmp(json_str(detail, "disk"), img) &&
+				 !strcmp(json_str(detail, "format"), "raw");
+		unknown_ev |= !strcmp(action, "kernel-unknown") &&
+			      !strcmp(json_str(ev, "severity"), "warning");
+		identified_ev |= !strcmp(action, "kernel-identified") &&
+				 !strncmp(json_str(detail, "image"), env.kit, strlen(env.kit));
+	}
+	json_decref(evs);
+	assert_true(launched_disk);
+	assert_true(unknown_ev);
+	assert_true(identified_ev);
+
+	snprintf(args, sizeof(args), "destroy %s", name);
+	assert_int_equal(rw(&out, args), 0);
+	free(out);
+	wait_gone(qemu_pid, 30);
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+			   "respond * alert log\n", 0644);
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -730,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_libvirt_hook),
 		cmocka_unit_test(test_guest_reboot),
 		cmocka_unit_test(test_sighup_reload),
+		cmocka_unit_test(test_launch_disk),
 		cmocka_unit_test(test_clean_stop),
 	};
 
