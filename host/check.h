@@ -43,6 +43,7 @@ struct rw_check_vm {
 	int mem_fd;			/* RAM fd held by the daemon (launched VMs), or -1 */
 	uint64_t mem_size;		/* bytes of mem_fd, or 0 */
 	const char *kernel_path;	/* kernel image, or "" */
+	const char *kernel_why;		/* with no image: why none is known (may be NULL) */
 	bool paused_by_ringwatch;	/* a response of ours paused it */
 };
 

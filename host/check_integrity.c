@@ -47,6 +47,7 @@
 #include "host/integrity.h"
 #include "host/kernels.h"
 #include "shared/rw_proto.h"
+#include "vmi/kbtf.h"
 #include "vmi/kcat.h"
 #include "vmi/linux.h"
 #include "vmi/mem.h"
@@ -517,6 +518,36 @@ static struct rw_kview kview(struct ki_state *st)
 }
 
 /*
+ * A kernel caught while still booting (right after a reset or reboot) is not
+ * baselined: its alternatives, init text, module kset and read-only marking
+ * are not final yet, and a baseline taken then turns the rest of the boot
+ * into violations.  system_state reaches SYSTEM_RUNNING in kernel_init after
+ * mark_readonly(); the enumerator's value comes from the image's BTF.  True
+ * when booted, or when this kernel cannot tell (no symbol or no BTF enum).
+ * A guest that keeps system_state low only keeps its checks "unknown".
+ */
+static bool kernel_booted(struct ki_state *st, char *why, size_t whylen)
+{
+	int64_t running;
+	uint64_t va;
+	uint32_t state;
+
+	if (vmi_kbtf_enum_value(vmi_kcat_btf(st->cat), "system_states", "SYSTEM_RUNNING",
+				&running) || vmi_linux_symbol(st->lx, "system_state", &va))
+		return true;
+	if (vmi_x86_read(vmi_linux_x86(st->lx), va, &state, sizeof(state))) {
+		snprintf(why, whylen, "kernel not booted yet: system_state 0x%" PRIx64
+			 " unreadable", va);
+		return false;
+	}
+	if ((int64_t)state >= running)
+		return true;
+	snprintf(why, whylen, "kernel still booting (system_state %u, running is %" PRId64
+		 "): baseline once it runs", state, running);
+	return false;
+}
+
+/*
  * Identify the kernel and take the baseline.  Returns 0 attached; otherwise
  * sets the outcomes and @res and returns -1.
  */
@@ -544,6 +575,13 @@ static int attach(struct rw_check_ctx *ctx, struct ki_state *st, struct rw_check
 			rw_check_set(res, RW_RESULT_UNKNOWN, KI_SOURCE_MEM,
 				     "kernel not identified yet (booting?): %s", err);
 		outcome_all(st, RW_RESULT_UNKNOWN, KI_SOURCE_MEM, "kernel not identified");
+		return -1;
+	}
+	if (!kernel_booted(st, err, sizeof(err))) {
+		vmi_linux_detach(st->lx);
+		st->lx = NULL;
+		rw_check_set(res, RW_RESULT_UNKNOWN, KI_SOURCE_MEM, "%s", err);
+		outcome_all(st, RW_RESULT_UNKNOWN, KI_SOURCE_MEM, "kernel still booting");
 		return -1;
 	}
 	st->have_layout = !vmi_linux_layout_from_btf(vmi_kcat_btf(st->cat), &st->layout,
@@ -1063,8 +1101,13 @@ static int kernel_run(struct rw_check_ctx *ctx, struct rw_check_result *res)
 		return 0;
 	}
 	if (!ctx->vm->kernel_path || !ctx->vm->kernel_path[0]) {
-		rw_check_set(res, RW_RESULT_UNKNOWN, KI_SOURCE_MEM,
-			     "no kernel image known for this VM (ringwatch attach --kernel IMAGE)");
+		if (ctx->vm->kernel_why && ctx->vm->kernel_why[0])
+			rw_check_set(res, RW_RESULT_UNKNOWN, KI_SOURCE_MEM, "%s",
+				     ctx->vm->kernel_why);
+		else
+			rw_check_set(res, RW_RESULT_UNKNOWN, KI_SOURCE_MEM,
+				     "no kernel image known for this VM (ringwatch attach --kernel "
+				     "IMAGE)");
 		outcome_all(st, RW_RESULT_UNKNOWN, KI_SOURCE_MEM, res->summary);
 		return 0;
 	}

@@ -17,6 +17,7 @@
 #include "host/cli.h"
 #include "host/daemon_config.h"
 #include "host/daemon_output.h"
+#include "host/launcher.h"
 
 #define CALL_TIMEOUT_MS 30000
 #define CHECK_TIMEOUT_MS 120000
@@ -636,9 +637,12 @@ struct launch_args {
 	char kernel[PATH_MAX];
 	char initrd[PATH_MAX];
 	char overlay[PATH_MAX];
+	char disk[PATH_MAX];
+	char format[16];
 	unsigned long memory, cpus, timeout_s;
 	unsigned int interval;
 	bool no_kaslr;
+	bool no_reboot;
 };
 
 static int parse_count(const char *s, unsigned long max, unsigned long *out)
@@ -664,6 +668,9 @@ static int launch_opts(int argc, char **argv, struct launch_args *a, struct cli_
 		{ "interval", required_argument, NULL, 'I' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-kaslr", no_argument, NULL, 'n' },
+		{ "no-reboot", no_argument, NULL, 'R' },
+		{ "disk", required_argument, NULL, 'D' },
+		{ "format", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -671,18 +678,25 @@ static int launch_opts(int argc, char **argv, struct launch_args *a, struct cli_
 	optind = 1;
 	while ((c = next_opt(argc, argv, opts)) != -1) {
 		char *dst = c == 'K' ? a->kit : c == 'k' ? a->kernel : c == 'i' ? a->initrd :
-			    c == 'o' ? a->overlay : NULL;
+			    c == 'o' ? a->overlay : c == 'D' ? a->disk : NULL;
 
 		if (dst && absolute(optarg, dst, PATH_MAX))
 			return usage_err("launch", "path too long", u);
 		switch (c) {
 		case 'j': l->json = true; break;
-		case 'K': case 'k': case 'i': case 'o': break;
+		case 'K': case 'k': case 'i': case 'o': case 'D': break;
+		case 'F':
+			if (!rw_vm_disk_format_valid(optarg))
+				return usage_err("launch", "--format: raw, qcow2, qed, vmdk, vdi, vhdx "
+						 "or vpc", u);
+			snprintf(a->format, sizeof(a->format), "%s", optarg);
+			break;
 		case 'm': if (parse_count(optarg, 65536, &a->memory)) return usage_err("launch", "--memory: MiB expected", u); break;
 		case 'c': if (parse_count(optarg, 64, &a->cpus)) return usage_err("launch", "--cpus: 1..64 expected", u); break;
 		case 't': if (parse_count(optarg, 3600, &a->timeout_s)) return usage_err("launch", "--timeout: seconds expected", u); break;
 		case 'I': if (parse_interval("launch", optarg, &a->interval, u)) return RW_EXIT_USAGE; break;
 		case 'n': a->no_kaslr = true; break;
+		case 'R': a->no_reboot = true; break;
 		default: return usage_err("launch", "bad option", u);
 		}
 	}
@@ -692,6 +706,19 @@ static int launch_opts(int argc, char **argv, struct launch_args *a, struct cli_
 /* No --kernel: the kit's demo guest (--kit, $RINGWATCH_KIT or the build tree's kit). */
 static int resolve_kernel(struct launch_args *a, const char *u)
 {
+	if (a->disk[0]) {
+		if (a->kernel[0] || a->initrd[0] || a->kit[0] || a->overlay[0] || a->no_kaslr)
+			return usage_err("launch", "--disk boots the disk: no --kit, --kernel, "
+					 "--initrd, --overlay or --no-kaslr with it", u);
+		if (access(a->disk, R_OK)) {
+			fprintf(stderr, "ringwatch launch: disk image %s: %s\n", a->disk,
+				strerror(errno));
+			return RW_EXIT_USAGE;
+		}
+		return 0;
+	}
+	if (a->format[0])
+		return usage_err("launch", "--format goes with --disk", u);
 	if (!!a->kernel[0] != !!a->initrd[0])
 		return usage_err("launch", "--kernel and --initrd go together", u);
 	if (a->kernel[0])
@@ -711,9 +738,9 @@ static int resolve_kernel(struct launch_args *a, const char *u)
 
 int cli_launch(const struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const char u[] = "launch NAME [--kit DIR | --kernel K --initrd I] [--memory MIB] "
-				"[--cpus N] [--overlay DIR] [--no-kaslr] [--interval DUR] "
-				"[--timeout SEC] [--json]";
+	static const char u[] = "launch NAME [--kit DIR | --kernel K --initrd I | --disk D "
+				"[--format F]] [--memory MIB] [--cpus N] [--overlay DIR] [--no-kaslr] "
+				"[--no-reboot] [--interval DUR] [--timeout SEC] [--json]";
 	struct launch_args a = { 0 };
 	struct cli_ctx l = *ctx;
 	const char *name;
@@ -724,14 +751,25 @@ int cli_launch(const struct cli_ctx *ctx, int argc, char **argv)
 	name = one_vm(argc, argv, "launch", u);
 	if (!name || resolve_kernel(&a, u))
 		return RW_EXIT_USAGE;
-	req = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "cmd", "launch", "name", name,
-			"kernel", a.kernel, "initrd", a.initrd, "memory_mib", (json_int_t)a.memory,
+	req = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "cmd", "launch", "name", name,
+			"memory_mib", (json_int_t)a.memory,
 			"cpus", (json_int_t)a.cpus, "interval_ms", (json_int_t)a.interval,
 			"timeout_ms", (json_int_t)a.timeout_s * 1000, "no_kaslr", a.no_kaslr);
+	if (a.disk[0]) {
+		json_object_set_new(req, "disk", json_string(a.disk));
+		if (a.format[0])
+			json_object_set_new(req, "disk_format", json_string(a.format));
+	} else {
+		json_object_set_new(req, "kernel", json_string(a.kernel));
+		json_object_set_new(req, "initrd", json_string(a.initrd));
+	}
+	if (a.no_reboot)
+		json_object_set_new(req, "no_reboot", json_true());
 	if (a.overlay[0])
 		json_object_set_new(req, "overlay", json_string(a.overlay));
 	if (!l.json)
-		printf("launching %s (kernel %s)...\n", name, a.kernel), fflush(stdout);
+		printf("launching %s (%s %s)...\n", name, a.disk[0] ? "disk" : "kernel",
+		       a.disk[0] ? a.disk : a.kernel), fflush(stdout);
 	return show_vm(&l, "launch", req, LAUNCH_TIMEOUT_MS);
 }
 

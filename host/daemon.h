@@ -30,6 +30,7 @@ struct rw_metrics;
 struct rw_spawner;
 struct rw_dchan;
 struct rw_kernels;
+struct rw_config_gen;
 
 enum rw_dvm_state {
 	RW_DVM_STARTING,	/* launch in progress: not checked yet */
@@ -61,6 +62,11 @@ struct rw_dvm {
 	bool due_now;			/* run a pass as soon as possible */
 	bool busy;			/* destroy/detach in progress: no new pass */
 	bool removed;			/* detached: freed when the last ref goes */
+	/* Kernel image search for a VM given none (d->lock): the last banner tried
+	 * (with the configuration it was tried under) and why it failed. */
+	char kernel_why[400];
+	char kernel_tried[512];
+	const struct rw_config *kernel_tried_cfg;
 	uint64_t passes_started;
 	uint64_t passes_done;
 	int64_t last_pass_ms;		/* wall clock end of the last pass */
@@ -92,7 +98,10 @@ struct rw_daemon {
 	unsigned int nworkers;
 
 	char state_dir[512];
-	const struct rw_config *cfg;
+	/* The configuration in force; a reload (rw_daemon_reload) swaps it.  Read
+	 * it through this pointer at use; superseded ones stay valid until stop. */
+	const struct rw_config *_Atomic cfg;
+	struct rw_config_gen *cfg_gens;	/* configurations the daemon loaded (reloads) */
 	const struct rw_check_ops *const *checks;
 	size_t nchecks;
 	struct rw_store *store;
@@ -159,12 +168,15 @@ struct rw_attach_req {
 
 struct rw_launch_req {
 	const char *name;
-	const char *kernel;
+	const char *kernel;		/* with initrd; or NULL with disk */
 	const char *initrd;
+	const char *disk;		/* boot this disk image with the firmware, or NULL */
+	const char *disk_format;	/* NULL: detected (qcow2 magic, else raw) */
 	const char *overlay;		/* may be NULL */
 	unsigned int memory_mib;	/* 0: launcher default */
 	unsigned int cpus;		/* 0: launcher default */
 	bool no_kaslr;
+	bool no_reboot;			/* a guest reboot ends QEMU (VM gone) instead of resetting */
 	unsigned int interval_ms;
 	unsigned int timeout_ms;	/* readiness; 0: config launch-timeout */
 };
@@ -188,6 +200,29 @@ int rw_daemon_request_pass(struct rw_daemon *d, const char *name);
 json_t *rw_daemon_list_json(struct rw_daemon *d);
 /* One VM with every check; NULL (and -RW_DERR_UNKNOWN_VM in *rc) when unknown. */
 json_t *rw_daemon_vm_json(struct rw_daemon *d, const char *name, bool with_checks, int *rc);
+
+/* What a reload (SIGHUP) reads: the file and the command-line overrides. */
+struct rw_reload_src {
+	const char *path;
+	bool optional;		/* a missing file means the defaults */
+	const char *json_log;	/* --json-log override, or NULL */
+	const char *metrics;	/* --metrics override, or NULL */
+};
+
+/*
+ * Re-read the configuration and apply what can change while running:
+ * interval and per-VM intervals, qmp/launch/dump timeouts, respond rules,
+ * json-log (reopened: log rotation), syslog, vsockd.  workers, metrics and
+ * channel-vsock-port need a restart: they keep their running values and the
+ * event says so.  A file that does not parse (or a json-log that cannot be
+ * opened) changes nothing: -1 with "FILE:LINE: reason" in @err, logged, and
+ * an error event (vm "-", check "config").  Success: 0 and an info event
+ * listing the changed directives.
+ */
+int rw_daemon_reload(struct rw_daemon *d, const struct rw_reload_src *src, char *err,
+		     size_t errlen);
+/* Free the configurations reloads made (rw_daemon_stop, after every thread). */
+void rw_daemon_free_configs(struct rw_daemon *d);
 
 /* Valid VM name: [A-Za-z0-9_.-], 1..48 chars, not starting with '.' or '-'. */
 bool rw_vm_name_valid(const char *name);

@@ -305,6 +305,23 @@ static int dir_respond(struct parse *ps, char **w, int nw)
 	return 0;
 }
 
+static int dir_kernel_search(struct parse *ps, char **w, int nw)
+{
+	struct rw_config *cfg = ps->cfg;
+
+	if (want_args(ps, w, nw, 1))
+		return -1;
+	if (w[1][0] != '/')
+		return perr(ps, "'kernel-search': '%s' is not an absolute path", w[1]);
+	if (strlen(w[1]) >= sizeof(cfg->kernel_search[0]))
+		return perr(ps, "'kernel-search': path too long");
+	if (cfg->nkernel_search >= RW_CONFIG_MAX_KSEARCH)
+		return perr(ps, "more than %u kernel-search lines", RW_CONFIG_MAX_KSEARCH);
+	snprintf(cfg->kernel_search[cfg->nkernel_search++], sizeof(cfg->kernel_search[0]), "%s",
+		 w[1]);
+	return 0;
+}
+
 static const char *const single_directives[] = {
 	"interval", "workers", "qmp-timeout", "launch-timeout", "dump-timeout",
 	"json-log", "syslog", "metrics", "channel-vsock-port", "vsockd",
@@ -342,6 +359,8 @@ static int directive(struct parse *ps, char **w, int nw)
 		return dir_vsock_port(ps, w, nw);
 	if (!strcmp(w[0], "vsockd"))
 		return dir_path(ps, w, nw, cfg->vsockd, sizeof(cfg->vsockd));
+	if (!strcmp(w[0], "kernel-search"))
+		return dir_kernel_search(ps, w, nw);
 	if (!strcmp(w[0], "vm"))
 		return dir_vm(ps, w, nw);
 	if (!strcmp(w[0], "respond"))

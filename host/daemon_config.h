@@ -15,6 +15,8 @@
  *   channel-vsock-port PORT|off   transport A: AF_VSOCK listener (host vhost_vsock)
  *   vsockd PATH                   ringwatch-vsockd for launched VMs (default: beside
  *                                 ringwatchd)
+ *   kernel-search PATH            kernel image file or directory searched for the
+ *                                 image of a VM given none (repeatable, absolute)
  *   respond CHECK|* SEVERITY|* ACTION[,ACTION...]
  *                                 ACTION: log | pause | dump | push-policy
  * DURATION: an integer with unit ms, s, m or h.  The first matching respond
@@ -52,6 +54,7 @@ struct rw_vm_override {
 #define RW_CONFIG_MAX_VMS 1024
 #define RW_CONFIG_MAX_BYTES (1u << 20)
 #define RW_CONFIG_MAX_LINE 1024
+#define RW_CONFIG_MAX_KSEARCH 16
 
 struct rw_config {
 	unsigned int interval_ms;
@@ -64,6 +67,10 @@ struct rw_config {
 	char metrics[128];		/* "" off */
 	unsigned int channel_vsock_port;	/* 0: no transport A listener */
 	char vsockd[512];		/* "" : ringwatch-vsockd beside ringwatchd */
+	/* Kernel images (files, or directories of vmlinuz*, vmlinux*, bzImage* files)
+	 * searched for the running kernel of a VM given no image (disk boots). */
+	char kernel_search[RW_CONFIG_MAX_KSEARCH][512];
+	size_t nkernel_search;
 	struct rw_response_rule *rules;
 	size_t nrules;
 	struct rw_vm_override *vms;

@@ -179,9 +179,11 @@ static json_t *cmd_launch(struct rw_daemon *d, json_t *req)
 
 	if (get_str(req, "name", &l.name) || !l.name)
 		return bad_field("name");
-	if (get_str(req, "kernel", &l.kernel) || !l.kernel)
+	if (get_str(req, "disk", &l.disk) || get_str(req, "disk_format", &l.disk_format))
+		return bad_field("disk/disk_format");
+	if (get_str(req, "kernel", &l.kernel) || (!l.kernel && !l.disk))
 		return bad_field("kernel");
-	if (get_str(req, "initrd", &l.initrd) || !l.initrd)
+	if (get_str(req, "initrd", &l.initrd) || (!l.initrd && !l.disk))
 		return bad_field("initrd");
 	if (get_str(req, "overlay", &l.overlay))
 		return bad_field("overlay");
@@ -194,6 +196,7 @@ static json_t *cmd_launch(struct rw_daemon *d, json_t *req)
 	l.interval_ms = (unsigned int)interval;
 	l.timeout_ms = (unsigned int)timeout;
 	l.no_kaslr = json_is_true(json_object_get(req, "no_kaslr"));
+	l.no_reboot = json_is_true(json_object_get(req, "no_reboot"));
 	rc = rw_daemon_launch(d, &l, err, sizeof(err));
 	return rc ? error_reply(rc, err) : vm_reply(d, l.name);
 }

@@ -566,6 +566,7 @@ void rw_daemon_stop(struct rw_daemon *d)
 	rw_kernels_free(d->kernels);	/* after every VM's check state */
 	rw_outputs_close(d->out);
 	rw_store_close(d->store);
+	rw_daemon_free_configs(d);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->sched_cond);
 	pthread_cond_destroy(&d->queue_cond);

@@ -31,6 +31,31 @@ void rw_format_time(long long ms, char *out, size_t outlen)
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
+/* The JSON lines stream for @json_log: "" none (*out NULL), "-" stdout, else the file. */
+static int open_json(const char *json_log, FILE **out, bool *is_stdout, char *err, size_t errlen)
+{
+	int fd;
+
+	*out = NULL;
+	*is_stdout = false;
+	if (json_log && !strcmp(json_log, "-")) {
+		*out = stdout;
+		*is_stdout = true;
+		return 0;
+	}
+	if (!json_log || !*json_log)
+		return 0;
+	fd = open(json_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	*out = fd >= 0 ? fdopen(fd, "a") : NULL;
+	if (!*out) {
+		snprintf(err, errlen, "json-log %s: %s", json_log, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return 0;
+}
+
 int rw_outputs_open(const char *json_log, bool use_syslog, struct rw_outputs **out,
 		    char *err, size_t errlen)
 {
@@ -40,26 +65,40 @@ int rw_outputs_open(const char *json_log, bool use_syslog, struct rw_outputs **o
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (json_log && !strcmp(json_log, "-")) {
-		o->json = stdout;
-		o->json_is_stdout = true;
-	} else if (json_log && *json_log) {
-		int fd = open(json_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-
-		o->json = fd >= 0 ? fdopen(fd, "a") : NULL;
-		if (!o->json) {
-			snprintf(err, errlen, "json-log %s: %s", json_log, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			free(o);
-			return -1;
-		}
+	if (open_json(json_log, &o->json, &o->json_is_stdout, err, errlen)) {
+		free(o);
+		return -1;
 	}
 	o->syslog = use_syslog;
 	if (use_syslog)
 		openlog("ringwatchd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	pthread_mutex_init(&o->lock, NULL);
 	*out = o;
+	return 0;
+}
+
+int rw_outputs_reconfigure(struct rw_outputs *o, const char *json_log, bool use_syslog,
+			   char *err, size_t errlen)
+{
+	FILE *json, *old;
+	bool is_stdout, old_is_stdout, had_syslog;
+
+	if (open_json(json_log, &json, &is_stdout, err, errlen))
+		return -1;
+	pthread_mutex_lock(&o->lock);
+	old = o->json;
+	old_is_stdout = o->json_is_stdout;
+	had_syslog = o->syslog;
+	o->json = json;
+	o->json_is_stdout = is_stdout;
+	if (use_syslog && !had_syslog)
+		openlog("ringwatchd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	o->syslog = use_syslog;
+	pthread_mutex_unlock(&o->lock);
+	if (old && !old_is_stdout)
+		fclose(old);
+	if (had_syslog && !use_syslog)
+		closelog();
 	return 0;
 }
 
@@ -93,11 +132,17 @@ void rw_outputs_event(struct rw_outputs *o, const json_t *event)
 	json_t *copy;
 	char when[40], *line;
 
+	bool use_syslog, use_json;
+
 	if (!o)
 		return;
-	if (o->syslog)
+	pthread_mutex_lock(&o->lock);
+	use_syslog = o->syslog;
+	use_json = o->json != NULL;
+	pthread_mutex_unlock(&o->lock);
+	if (use_syslog)
 		to_syslog(event);
-	if (!o->json)
+	if (!use_json)
 		return;
 	copy = json_deep_copy(event);
 	if (!copy)
@@ -109,8 +154,10 @@ void rw_outputs_event(struct rw_outputs *o, const json_t *event)
 	if (!line)
 		return;
 	pthread_mutex_lock(&o->lock);
-	fprintf(o->json, "%s\n", line);
-	fflush(o->json);
+	if (o->json) {	/* under the lock: a reload may have switched it */
+		fprintf(o->json, "%s\n", line);
+		fflush(o->json);
+	}
 	pthread_mutex_unlock(&o->lock);
 	free(line);
 }

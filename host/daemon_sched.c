@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "host/daemon_metrics.h"
+#include "host/kernel_search.h"
 #include "host/launcher.h"
 #include "vmi/banner.h"
 #include "vmi/qmp.h"
@@ -130,7 +131,9 @@ struct pass_vm {
 	char qmp[300];
 	char mem[300];
 	char kernel[512];
+	char kernel_why[400];
 	bool need_version;
+	bool need_image;		/* no kernel image given: search the known ones */
 	bool launched;
 	int mem_fd;
 	uint64_t mem_size;
@@ -145,12 +148,14 @@ static void snapshot_vm(struct rw_daemon *d, struct rw_dvm *vm, struct pass_vm *
 	snprintf(p->mem, sizeof(p->mem), "%s", vm->rec.mem);
 	snprintf(p->kernel, sizeof(p->kernel), "%s", vm->rec.kernel);
 	p->need_version = !vm->rec.kernel_version[0];
+	p->need_image = !vm->rec.kernel[0];
+	snprintf(p->kernel_why, sizeof(p->kernel_why), "%s", vm->kernel_why);
 	p->launched = vm->launched != NULL;
 	p->mem_fd = vm->launched ? vm->launched->ram_fd : -1;
 	p->mem_size = vm->launched ? vm->launched->ram_size : 0;
 	p->view = (struct rw_check_vm){
 		.name = p->name, .qmp_path = p->qmp, .mem_path = p->mem, .mem_fd = p->mem_fd,
-		.mem_size = p->mem_size, .kernel_path = p->kernel,
+		.mem_size = p->mem_size, .kernel_path = p->kernel, .kernel_why = p->kernel_why,
 		.paused_by_ringwatch = vm->rec.paused_by_us,
 	};
 	pthread_mutex_unlock(&d->lock);
@@ -196,10 +201,79 @@ static void banner_version(const char *banner, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s", (int)strcspn(v, " "), v);
 }
 
-/* Identify the running kernel from the banner in guest RAM (mapped read-only). */
-static void identify_kernel(struct rw_daemon *d, struct rw_dvm *vm, const struct pass_vm *p)
+/* Banners collected from guest RAM per identification (the image holds several:
+ * Linux 6.1 has a placeholder "#" copy besides the "#1" one the catalog reads). */
+#define RAM_BANNERS_MAX 8
+
+/*
+ * A VM given no kernel image: find the image of the kernel whose banners its
+ * RAM holds among the known ones (host/kernel_search.h).  Banners that were
+ * not found are not searched again until the first one or the configuration
+ * changes; the reason stays in vm->kernel_why for the kernel check to show.
+ */
+static void find_image(struct rw_daemon *d, struct rw_dvm *vm, struct pass_vm *p,
+		       char (*banners)[RW_BANNER_MAX], size_t nbanners)
 {
-	char banner[RW_BANNER_MAX], version[128];
+	const struct rw_config *cfg = d->cfg;
+	const char *paths[RW_CONFIG_MAX_KSEARCH];
+	char found[512], why[400], first_why[400] = "", err[256];
+	size_t hit = nbanners;
+	bool tried;
+
+	pthread_mutex_lock(&d->lock);
+	tried = vm->kernel_tried_cfg == cfg && !strcmp(vm->kernel_tried, banners[0]);
+	pthread_mutex_unlock(&d->lock);
+	if (tried)
+		return;
+	for (size_t i = 0; i < cfg->nkernel_search; i++)
+		paths[i] = cfg->kernel_search[i];
+	for (size_t i = 0; i < nbanners && hit == nbanners; i++) {
+		if (rw_kernel_search(d->kernels, paths, cfg->nkernel_search, banners[i], found,
+				     sizeof(found), why, sizeof(why)) == 0)
+			hit = i;
+		else if (!first_why[0])
+			snprintf(first_why, sizeof(first_why), "%s", why);
+	}
+	if (hit == nbanners) {
+		pthread_mutex_lock(&d->lock);
+		snprintf(vm->kernel_why, sizeof(vm->kernel_why), "%s", first_why);
+		snprintf(vm->kernel_tried, sizeof(vm->kernel_tried), "%.*s",
+			 (int)sizeof(vm->kernel_tried) - 1, banners[0]);
+		vm->kernel_tried_cfg = cfg;
+		pthread_mutex_unlock(&d->lock);
+		snprintf(p->kernel_why, sizeof(p->kernel_why), "%s", first_why);
+		json_t *detail = json_pack("{s:s,s:s,s:s}", "action", "kernel-unknown", "banner",
+					   banners[0], "reason", first_why);
+
+		if (rw_daemon_event(d, p->name, "ringwatchd", "lifecycle", RW_SEV_WARNING, detail,
+				    err, sizeof(err)) < 0)
+			rw_daemon_log(d, LOG_ERR, "event for %s: %s", p->name, err);
+		json_decref(detail);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	snprintf(vm->rec.kernel, sizeof(vm->rec.kernel), "%s", found);
+	vm->kernel_why[0] = '\0';
+	vm->kernel_tried[0] = '\0';
+	vm->kernel_tried_cfg = NULL;
+	pthread_mutex_unlock(&d->lock);
+	rw_dvm_persist(d, vm);
+	snprintf(p->kernel, sizeof(p->kernel), "%s", found);
+	p->kernel_why[0] = '\0';
+	json_t *detail = json_pack("{s:s,s:s,s:s}", "action", "kernel-identified", "image", found,
+				   "banner", banners[hit]);
+
+	if (rw_daemon_event(d, p->name, "ringwatchd", "lifecycle", RW_SEV_INFO, detail, err,
+			    sizeof(err)) < 0)
+		rw_daemon_log(d, LOG_ERR, "event for %s: %s", p->name, err);
+	json_decref(detail);
+}
+
+/* Identify the running kernel from the banner in guest RAM (mapped read-only). */
+static void identify_kernel(struct rw_daemon *d, struct rw_dvm *vm, struct pass_vm *p)
+{
+	char banners[RAM_BANNERS_MAX][RW_BANNER_MAX], version[128];
+	size_t nbanners = 0;
 	int fd = p->mem_fd;
 	uint64_t size = p->mem_size;
 	struct stat sb;
@@ -224,11 +298,34 @@ static void identify_kernel(struct rw_daemon *d, struct rw_dvm *vm, const struct
 		close(fd);
 	if (ram == MAP_FAILED)
 		return;
-	off = vmi_find_banner(ram, size, 0, banner, sizeof(banner));
+	off = vmi_find_banner(ram, size, 0, banners[0], sizeof(banners[0]));
+	if (off >= 0)
+		nbanners = 1;
+	/* More banners only when an image is to be found (distinct ones, bounded). */
+	while (p->need_image && off >= 0 && nbanners < RAM_BANNERS_MAX) {
+		off = vmi_find_banner(ram, size, (size_t)off + 1, banners[nbanners],
+				      sizeof(banners[0]));
+		if (off < 0)
+			break;
+		bool seen = false;
+
+		for (size_t i = 0; i < nbanners && !seen; i++)
+			seen = !strcmp(banners[i], banners[nbanners]);
+		if (!seen)
+			nbanners++;
+	}
 	munmap(ram, size);
-	if (off < 0)
+	if (!nbanners) {
+		if (p->need_image && !p->kernel_why[0])
+			snprintf(p->kernel_why, sizeof(p->kernel_why),
+				 "no kernel banner in guest RAM yet (booting?): kernel not identified");
 		return;
-	banner_version(banner, version, sizeof(version));
+	}
+	if (p->need_image)
+		find_image(d, vm, p, banners, nbanners);
+	if (!p->need_version)
+		return;
+	banner_version(banners[0], version, sizeof(version));
 	pthread_mutex_lock(&d->lock);
 	snprintf(vm->rec.kernel_version, sizeof(vm->rec.kernel_version), "%s", version);
 	pthread_mutex_unlock(&d->lock);
@@ -427,7 +524,7 @@ static void run_pass(struct rw_daemon *d, struct rw_dvm *vm)
 		release_launched(d, vm);
 		return;
 	}
-	if (p.need_version)
+	if (p.need_version || p.need_image)
 		identify_kernel(d, vm, &p);
 	for (size_t i = 0; i < d->nchecks; i++)
 		run_check(d, vm, i, &p, &qmp, qmp_err, sizeof(qmp_err), &run_state);

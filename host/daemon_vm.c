@@ -351,14 +351,22 @@ static int start_qemu(struct rw_daemon *d, const struct rw_launch_req *req, stru
 
 	rw_vm_config_init(&cfg);
 	cfg.name = req->name;
-	cfg.kernel = req->kernel;
-	cfg.initrd = req->initrd;
+	if (req->disk && *req->disk) {
+		cfg.disk = req->disk;
+		cfg.disk_format = req->disk_format && *req->disk_format ? req->disk_format : NULL;
+	} else {
+		cfg.kernel = req->kernel;
+		cfg.initrd = req->initrd;
+	}
 	cfg.overlay_dir = req->overlay && *req->overlay ? req->overlay : NULL;
 	if (req->memory_mib)
 		cfg.memory_mib = req->memory_mib;
 	if (req->cpus)
 		cfg.cpus = req->cpus;
 	cfg.kaslr = !req->no_kaslr;
+	/* Like a VM under libvirt: a reboot in the guest reboots it (the kernel
+	 * check re-identifies and re-baselines); --no-reboot makes it end QEMU. */
+	cfg.allow_reboot = !req->no_reboot;
 	cfg.run_parent = run_parent(d, req->name, parent, sizeof(parent));
 	if (d->chan) {	/* the guest channel: a vhost-user-vsock device per VM */
 		int rc = vsockd_start(d, req->name, cfg.run_parent, vhost, sizeof(vhost),
@@ -374,7 +382,12 @@ static int start_qemu(struct rw_daemon *d, const struct rw_launch_req *req, stru
 		vsockd_stop(vsockd_pid);
 		return -RW_DERR_FAILED;
 	}
-	if (rw_vm_wait_ready(qemu, (int)timeout, ready, sizeof(ready), err, errlen)) {
+	/*
+	 * A disk runs whatever it holds: there is no readiness line to wait for.
+	 * The VM is checked from the start; its checks stay unknown ("kernel not
+	 * identified yet") until the kernel has booted and is found.
+	 */
+	if (!cfg.disk && rw_vm_wait_ready(qemu, (int)timeout, ready, sizeof(ready), err, errlen)) {
 		rw_vm_stop(qemu);
 		vsockd_stop(vsockd_pid);
 		return -RW_DERR_FAILED;
@@ -499,10 +512,23 @@ int rw_daemon_launch(struct rw_daemon *d, const struct rw_launch_req *req, char 
 	if (!req->name || !rw_vm_name_valid(req->name))
 		return fail(err, errlen, RW_DERR_BAD_REQUEST,
 			    "bad VM name '%s' (1-48 of A-Z a-z 0-9 _ . -)", req->name ? req->name : "");
-	if ((rc = check_path("kernel", req->kernel, 512, false, err, errlen)) ||
-	    (rc = check_path("initrd", req->initrd, 512, false, err, errlen)) ||
-	    (rc = check_path("overlay", req->overlay, 512, true, err, errlen)))
+	if (req->disk && *req->disk) {
+		if ((req->kernel && *req->kernel) || (req->initrd && *req->initrd) ||
+		    (req->overlay && *req->overlay) || req->no_kaslr)
+			return fail(err, errlen, RW_DERR_BAD_REQUEST,
+				    "a disk boot takes no kernel, initrd, overlay or no_kaslr");
+		if ((rc = check_path("disk", req->disk, 512, false, err, errlen)))
+			return rc;
+		if (req->disk_format && *req->disk_format &&
+		    !rw_vm_disk_format_valid(req->disk_format))
+			return fail(err, errlen, RW_DERR_BAD_REQUEST,
+				    "disk format '%s': expected raw, qcow2, qed, vmdk, vdi, vhdx or "
+				    "vpc", req->disk_format);
+	} else if ((rc = check_path("kernel", req->kernel, 512, false, err, errlen)) ||
+		   (rc = check_path("initrd", req->initrd, 512, false, err, errlen)) ||
+		   (rc = check_path("overlay", req->overlay, 512, true, err, errlen))) {
 		return rc;
+	}
 	qemu = calloc(1, sizeof(*qemu));
 	if (!qemu)
 		return fail(err, errlen, RW_DERR_FAILED, "out of memory");
@@ -512,7 +538,8 @@ int rw_daemon_launch(struct rw_daemon *d, const struct rw_launch_req *req, char 
 		return rc;
 	}
 	rc = start_qemu(d, req, qemu, &vsockd_pid, err, errlen);
-	if (!rc && adopt_qemu(d, vm, qemu, vsockd_pid, req->kernel)) {
+	if (!rc && adopt_qemu(d, vm, qemu, vsockd_pid,
+			      req->disk && *req->disk ? "" : req->kernel)) {
 		rw_vm_stop(qemu);
 		vsockd_stop(&vsockd_pid);
 		rc = fail(err, errlen, RW_DERR_FAILED, "VM '%s' was detached while starting",
@@ -523,9 +550,15 @@ int rw_daemon_launch(struct rw_daemon *d, const struct rw_launch_req *req, char 
 		cancel_launch(d, vm);
 		return rc;
 	}
-	lifecycle_event(d, req->name, RW_SEV_INFO,
-			json_pack("{s:s,s:s,s:i}", "action", "launched", "kernel", req->kernel,
-				  "qemu_pid", (int)qemu->pid));
+	if (req->disk && *req->disk)
+		lifecycle_event(d, req->name, RW_SEV_INFO,
+				json_pack("{s:s,s:s,s:s,s:i}", "action", "launched", "disk",
+					  req->disk, "format", qemu->disk_format, "qemu_pid",
+					  (int)qemu->pid));
+	else
+		lifecycle_event(d, req->name, RW_SEV_INFO,
+				json_pack("{s:s,s:s,s:i}", "action", "launched", "kernel",
+					  req->kernel, "qemu_pid", (int)qemu->pid));
 	rw_dvm_put(d, vm);
 	return wait_passes(d, req->name, 1, first_pass_timeout(d), err, errlen);
 }

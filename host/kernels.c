@@ -171,3 +171,21 @@ out:
 	pthread_mutex_unlock(&k->lock);
 	return rc;
 }
+
+int rw_kernels_find_banner(struct rw_kernels *k, const char *banner, char *path,
+			   size_t pathlen)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&k->lock);
+	for (size_t i = 0; i < k->npaths && rc; i++) {
+		const char *b = vmi_kcat_banner(k->paths[i].cat);
+
+		if (b && !strcmp(b, banner)) {
+			snprintf(path, pathlen, "%s", k->paths[i].path);
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}

@@ -41,6 +41,13 @@ void rw_kernels_free(struct rw_kernels *k);
 int rw_kernels_get(struct rw_kernels *k, const char *path, const struct vmi_kcat **out,
 		   char *err, size_t errlen);
 
+/*
+ * An image already open in the registry (e.g. another VM's) whose banner is
+ * exactly @banner ("Linux version ..."): 0 with its path in @path, else -1.
+ */
+int rw_kernels_find_banner(struct rw_kernels *k, const char *banner, char *path,
+			   size_t pathlen);
+
 /* The shared baseline cache (one per registry). */
 struct rw_integrity_cache *rw_kernels_integrity_cache(struct rw_kernels *k);
 

@@ -152,6 +152,8 @@ static int build_initramfs(const struct rw_vm_config *cfg, struct rw_vm *vm,
 	FILE *out;
 	long end;
 
+	if (cfg->disk)
+		return 0;
 	if (!cfg->overlay_dir) {
 		snprintf(vm->initrd_path, sizeof(vm->initrd_path), "%s", cfg->initrd);
 		return 0;
@@ -182,16 +184,72 @@ fail:
 	return -1;
 }
 
+bool rw_vm_disk_format_valid(const char *format)
+{
+	static const char *const formats[] = { "raw", "qcow2", "qed", "vmdk", "vdi", "vhdx", "vpc" };
+
+	for (size_t i = 0; format && i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (!strcmp(format, formats[i]))
+			return true;
+	return false;
+}
+
+const char *rw_vm_disk_format_detect(const char *path, char *err, size_t errlen)
+{
+	static const unsigned char qcow2[4] = { 'Q', 'F', 'I', 0xfb };
+	unsigned char magic[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		set_err(err, errlen, "disk image '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	n = read(fd, magic, sizeof(magic));
+	close(fd);
+	if (n < 0) {
+		set_err(err, errlen, "disk image '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	return n == (ssize_t)sizeof(magic) && !memcmp(magic, qcow2, sizeof(qcow2)) ? "qcow2" : "raw";
+}
+
+/* A disk boot: an existing image, a known format, none of the direct-boot inputs. */
+static int check_disk_inputs(const struct rw_vm_config *cfg, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (cfg->kernel || cfg->initrd || cfg->overlay_dir || cfg->append) {
+		set_err(err, errlen, "a disk boot takes no kernel, initramfs, overlay or command line");
+		return -1;
+	}
+	if (stat(cfg->disk, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		set_err(err, errlen, "disk image '%s': %s", cfg->disk,
+			errno ? strerror(errno) : "not a file or block device");
+		return -1;
+	}
+	if (cfg->disk_format && !rw_vm_disk_format_valid(cfg->disk_format)) {
+		set_err(err, errlen, "disk format '%s': expected raw, qcow2, qed, vmdk, vdi, vhdx "
+			"or vpc", cfg->disk_format);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_inputs(const struct rw_vm_config *cfg, char *err, size_t errlen)
 {
 	struct stat st;
 
-	if (!cfg->kernel || stat(cfg->kernel, &st) < 0 || !S_ISREG(st.st_mode)) {
+	errno = 0;
+	if (cfg->disk) {
+		if (check_disk_inputs(cfg, err, errlen))
+			return -1;
+	} else if (!cfg->kernel || stat(cfg->kernel, &st) < 0 || !S_ISREG(st.st_mode)) {
 		set_err(err, errlen, "kernel image '%s': %s", cfg->kernel ? cfg->kernel : "(none)",
 			cfg->kernel ? strerror(errno ? errno : EINVAL) : "not given");
 		return -1;
 	}
-	if (!cfg->initrd || stat(cfg->initrd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (!cfg->disk && (!cfg->initrd || stat(cfg->initrd, &st) < 0 || !S_ISREG(st.st_mode))) {
 		set_err(err, errlen, "initramfs '%s': %s", cfg->initrd ? cfg->initrd : "(none)",
 			cfg->initrd ? strerror(errno ? errno : EINVAL) : "not given");
 		return -1;
@@ -222,6 +280,7 @@ static int check_inputs(const struct rw_vm_config *cfg, char *err, size_t errlen
 struct qemu_argv {
 	char *argv[MAX_QEMU_ARGS];
 	int argc;
+	bool failed;		/* an argument could not be built */
 };
 
 static void add_arg(struct qemu_argv *a, const char *fmt, ...)
@@ -252,7 +311,44 @@ static int argv_complete(const struct qemu_argv *a)
 	for (int i = 0; i < a->argc; i++)
 		if (!a->argv[i])
 			return 0;
-	return a->argc < MAX_QEMU_ARGS - 1;
+	return !a->failed && a->argc < MAX_QEMU_ARGS - 1;
+}
+
+/* QEMU option values are comma-separated: a comma in a path is written twice. */
+static char *qemu_escape_commas(const char *s)
+{
+	size_t n = strlen(s), commas = 0;
+	char *out, *o;
+
+	for (const char *p = s; *p; p++)
+		commas += *p == ',';
+	out = malloc(n + commas + 1);
+	if (!out)
+		return NULL;
+	o = out;
+	for (const char *p = s; *p; p++) {
+		*o++ = *p;
+		if (*p == ',')
+			*o++ = ',';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The disk on virtio-blk, first in the firmware's boot order. */
+static void add_disk_args(struct qemu_argv *a, const struct rw_vm_config *cfg,
+			  const struct rw_vm *vm)
+{
+	char *file = qemu_escape_commas(cfg->disk);
+
+	add_arg(a, "-drive");
+	if (file)
+		add_arg(a, "file=%s,if=none,id=rwdisk,format=%s", file, vm->disk_format);
+	else
+		a->failed = true;
+	free(file);
+	add_arg(a, "-device");
+	add_arg(a, "virtio-blk-pci,drive=rwdisk,bootindex=0");
 }
 
 static void build_argv(const struct rw_vm_config *cfg, const struct rw_vm *vm,
@@ -265,7 +361,8 @@ static void build_argv(const struct rw_vm_config *cfg, const struct rw_vm *vm,
 	add_arg(a, "-no-user-config");
 	add_arg(a, "-display");
 	add_arg(a, "none");
-	add_arg(a, "-no-reboot");
+	if (!cfg->allow_reboot)
+		add_arg(a, "-no-reboot");
 	add_arg(a, "-machine");
 	add_arg(a, "%s,memory-backend=rwram", cfg->machine);
 	add_arg(a, "-accel");
@@ -279,14 +376,18 @@ static void build_argv(const struct rw_vm_config *cfg, const struct rw_vm *vm,
 	add_arg(a, "-object");
 	add_arg(a, "memory-backend-file,id=rwram,size=%uM,mem-path=/proc/self/fd/%d,share=on",
 		cfg->memory_mib, vm->ram_fd);
-	add_arg(a, "-kernel");
-	add_arg(a, "%s", cfg->kernel);
-	add_arg(a, "-initrd");
-	add_arg(a, "%s", vm->initrd_path);
-	add_arg(a, "-append");
-	add_arg(a, "console=ttyS0,115200 panic=-1 rdinit=/init%s%s%s",
-		cfg->kaslr ? "" : " nokaslr", cfg->append ? " " : "",
-		cfg->append ? cfg->append : "");
+	if (cfg->disk) {
+		add_disk_args(a, cfg, vm);
+	} else {
+		add_arg(a, "-kernel");
+		add_arg(a, "%s", cfg->kernel);
+		add_arg(a, "-initrd");
+		add_arg(a, "%s", vm->initrd_path);
+		add_arg(a, "-append");
+		add_arg(a, "console=ttyS0,115200 panic=-1 rdinit=/init%s%s%s",
+			cfg->kaslr ? "" : " nokaslr", cfg->append ? " " : "",
+			cfg->append ? cfg->append : "");
+	}
 	add_arg(a, "-serial");
 	add_arg(a, "file:%s", vm->serial_log);
 	if (cfg->command_shell) {
@@ -520,6 +621,14 @@ int rw_vm_start(const struct rw_vm_config *cfg, struct rw_vm *vm, char *err, siz
 	snprintf(vm->machine, sizeof(vm->machine), "%s", cfg->machine ? cfg->machine : "pc");
 	if (check_inputs(cfg, err, errlen))
 		return -1;
+	if (cfg->disk) {
+		const char *format = cfg->disk_format ? cfg->disk_format :
+				     rw_vm_disk_format_detect(cfg->disk, err, errlen);
+
+		if (!format)
+			return -1;
+		snprintf(vm->disk_format, sizeof(vm->disk_format), "%s", format);
+	}
 	accel = rw_accel_choose(cfg->accel, &probe, err, errlen);
 	if (accel < 0)
 		return -1;

@@ -26,8 +26,10 @@ enum rw_vsock_mode {
 
 struct rw_vm_config {
 	const char *name;		/* VM name (QEMU -name, run dir prefix) */
-	const char *kernel;		/* bzImage */
+	const char *kernel;		/* bzImage (NULL with @disk) */
 	const char *initrd;		/* base initramfs (cpio, may be compressed) */
+	const char *disk;		/* or: boot this disk image with the firmware */
+	const char *disk_format;	/* raw, qcow2, ...; NULL: detected (qcow2 magic, else raw) */
 	const char *overlay_dir;	/* files copied into the initramfs, or NULL */
 	const char *append;		/* extra kernel command line, or NULL */
 	const char *machine;		/* "pc" (default) or "q35" */
@@ -36,6 +38,9 @@ struct rw_vm_config {
 	enum rw_accel accel;		/* RW_ACCEL_AUTO: calibrate / RINGWATCH_ACCEL */
 	bool kaslr;			/* false adds "nokaslr" */
 	bool command_shell;		/* guest shell on a virtio-serial port, for rw_vm_exec() */
+	bool allow_reboot;		/* false (default) adds -no-reboot: a guest reboot or
+					 * panic (panic=-1) ends QEMU; true: QEMU resets the
+					 * guest and boots the same kernel/initramfs again */
 	enum rw_vsock_mode vsock;
 	uint32_t guest_cid;		/* vhost-kernel; vhost-user: the back-end's CID */
 	const char *vhost_user_socket;	/* backend socket for RW_VSOCK_VHOST_USER */
@@ -50,7 +55,8 @@ struct rw_vm {
 	char qmp_path[300];
 	char serial_log[300];
 	char cmd_path[300];
-	char initrd_path[300];		/* the initramfs actually booted */
+	char initrd_path[300];		/* the initramfs actually booted ("" for a disk boot) */
+	char disk_format[16];		/* a disk boot: the format given or detected */
 	pid_t pid;			/* QEMU, or 0 once reaped */
 	int ram_fd;			/* memfd holding guest RAM (shared with QEMU) */
 	uint64_t ram_size;
@@ -61,6 +67,12 @@ struct rw_vm {
 	bool kaslr;
 	char machine[16];
 };
+
+/* Disk image formats rw_vm_start accepts for @disk_format. */
+bool rw_vm_disk_format_valid(const char *format);
+/* The format of the image at @path: "qcow2" when it has the qcow2 magic, else "raw";
+ * NULL with @err when it cannot be read. */
+const char *rw_vm_disk_format_detect(const char *path, char *err, size_t errlen);
 
 /* Fill @cfg with defaults (name "guest", 1 vCPU, 512 MiB, auto accel, KASLR on). */
 void rw_vm_config_init(struct rw_vm_config *cfg);

@@ -26,8 +26,11 @@ static const struct subcommand subcommands[] = {
 	  "attach NAME --qmp SOCK [--mem FILE] [--kernel IMAGE] [--interval DUR] [--json]" },
 	{ "detach", cli_detach, NULL, "detach VM [--json]" },
 	{ "launch", cli_launch, NULL,
-	  "launch NAME [--kit DIR | --kernel K --initrd I] [--memory MIB] [--cpus N]\n"
-	  "         [--overlay DIR] [--no-kaslr] [--interval DUR] [--timeout SEC] [--json]" },
+	  "launch NAME [--kit DIR | --kernel K --initrd I | --disk D [--format F]]\n"
+	  "         [--memory MIB] [--cpus N] [--overlay DIR] [--no-kaslr] [--no-reboot]\n"
+	  "         [--interval DUR] [--timeout SEC] [--json]\n"
+	  "         (--disk: boot the image with the firmware; kernel found by kernel-search;\n"
+	  "          a guest reboot reboots it; --no-reboot: it ends QEMU)" },
 	{ "destroy", cli_destroy, NULL, "destroy VM [--json]" },
 	{ "resume", cli_resume, NULL, "resume VM [--json]" },
 	{ "ack", cli_ack, NULL, "ack VM [--id EVENT] [--json]" },

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ringwatchd: the host daemon.  Option parsing, configuration, the state
- * directory lock, daemonizing and signals; the work is in host/daemon_*.c.
+ * directory lock, daemonizing and signals (SIGTERM/SIGINT stop, SIGHUP
+ * reloads the configuration); the work is in host/daemon_*.c.
  * Exit status: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
  */
 #include <errno.h>
@@ -44,7 +45,8 @@ static void usage(FILE *out)
 		"  --config FILE      configuration (default %s, optional)\n"
 		"  --foreground       stay in the foreground, diagnostics on stderr\n"
 		"  --json-log FILE|-  events as JSON lines (overrides the config)\n"
-		"  --metrics ADDR     Prometheus endpoint (overrides the config)\n",
+		"  --metrics ADDR     Prometheus endpoint (overrides the config)\n"
+		"SIGHUP re-reads the configuration (a bad file keeps the running one).\n",
 		DEFAULT_STATE_DIR, DEFAULT_CONTROL, DEFAULT_CONFIG);
 }
 
@@ -224,10 +226,15 @@ static int serve(const struct options *o, const struct rw_config *cfg, int notif
 		      d->nworkers);
 	if (notify_fd >= 0)
 		detach_stdio(notify_fd);
-	do {
-		if (sigwait(&sigs, &sig))
+	for (;;) {
+		struct rw_reload_src src = { .path = o->config, .optional = !o->config_given,
+					     .json_log = o->json_log, .metrics = o->metrics };
+
+		if (sigwait(&sigs, &sig) || sig != SIGHUP)
 			break;
-	} while (sig == SIGHUP);	/* reload is not supported: restart to reconfigure */
+		/* Reload: a bad file keeps the running configuration (logged, and an event). */
+		rw_daemon_reload(d, &src, err, sizeof(err));
+	}
 	rw_daemon_log(d, 6, "stopping on signal %d", sig);
 	rw_control_stop(ctl);
 	rw_daemon_stop(d);

@@ -185,3 +185,30 @@ int vmi_kbtf_offset(const struct vmi_kbtf *b, const char *path, size_t *offset)
 		*offset = m.offset;
 	return rc;
 }
+
+int vmi_kbtf_enum_value(const struct vmi_kbtf *b, const char *enum_name, const char *enumerator,
+			int64_t *value)
+{
+	const struct btf_type *t;
+	int id;
+
+	if (!b || !enum_name || !enumerator || !value)
+		return VMI_KBTF_E_ARG;
+	id = btf__find_by_name_kind(b->btf, enum_name, BTF_KIND_ENUM);
+	if (id < 0)
+		return VMI_KBTF_E_NO_TYPE;
+	t = btf__type_by_id(b->btf, (uint32_t)id);
+	if (!t)
+		return VMI_KBTF_E_NO_TYPE;
+	for (uint16_t i = 0; i < btf_vlen(t); i++) {
+		const struct btf_enum *e = btf_enum(t) + i;
+		const char *n = btf__name_by_offset(b->btf, e->name_off);
+
+		if (n && !strcmp(n, enumerator)) {
+			/* kflag: signed enum */
+			*value = btf_kflag(t) ? (int64_t)e->val : (int64_t)(uint32_t)e->val;
+			return VMI_KBTF_OK;
+		}
+	}
+	return VMI_KBTF_E_NO_MEMBER;
+}

@@ -37,6 +37,11 @@ int vmi_kbtf_member(const struct vmi_kbtf *b, const char *path, struct vmi_kbtf_
 /* Convenience: just the byte offset. */
 int vmi_kbtf_offset(const struct vmi_kbtf *b, const char *path, size_t *offset);
 
+/* Value of @enumerator in "enum @enum_name" (e.g. "system_states", "SYSTEM_RUNNING"):
+ * VMI_KBTF_E_NO_TYPE without that enum, VMI_KBTF_E_NO_MEMBER without that name. */
+int vmi_kbtf_enum_value(const struct vmi_kbtf *b, const char *enum_name, const char *enumerator,
+			int64_t *value);
+
 /* Number of types in the blob (for sanity checks). */
 size_t vmi_kbtf_type_count(const struct vmi_kbtf *b);
 

@@ -290,6 +290,503 @@ static void test_clean_stop(void **state)
 	expect_usage_error("list", "cannot reach ringwatchd");
 }
 
+/* --- guest reboot ------------------------------------------------------------------ */
+
+/* (Re)start the test daemon if an earlier test left none running. */
+static void ensure_daemon(void)
+{
+	if (daemon_pid > 0 && kill(daemon_pid, 0) == 0)
+		return;
+	start_daemon();
+}
+
+static const char *json_str(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v ? v : "";
+}
+
+static json_t *check_of(json_t *vm, const char *name)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(json_object_get(vm, "checks"), i, c)
+		if (!strcmp(json_str(c, "check"), name))
+			return c;
+	return NULL;
+}
+
+/* Every check ok (msr may be unknown when marked unavailable: no MSR source under TCG). */
+static bool all_checks_ok(json_t *vm, char *why, size_t whylen)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(json_object_get(vm, "checks"), i, c) {
+		if (!strcmp(json_str(c, "result"), "ok") ||
+		    (!strcmp(json_str(c, "result"), "unknown") &&
+		     json_is_true(json_object_get(c, "unavailable"))))
+			continue;
+		snprintf(why, whylen, "%s: %s (%s)", json_str(c, "check"), json_str(c, "result"),
+			 json_str(c, "summary"));
+		return false;
+	}
+	return json_array_size(json_object_get(vm, "checks")) > 0;
+}
+
+static int64_t last_event_id(const char *vm_name)
+{
+	char args[128];
+	json_t *evs;
+	int64_t id = 0;
+
+	snprintf(args, sizeof(args), "events %s --json", vm_name);
+	evs = rw_json(args, 0);
+	if (json_array_size(evs))
+		id = json_integer_value(json_object_get(json_array_get(evs, json_array_size(evs) - 1),
+							"id"));
+	json_decref(evs);
+	return id;
+}
+
+/* The launched VM's run dir holds QMP, the serial log and the guest command shell. */
+static void run_file(json_t *vm, const char *file, char *out, size_t outlen)
+{
+	const char *qmp = json_str(vm, "qmp");
+	const char *slash = strrchr(qmp, '/');
+
+	assert_non_null(slash);
+	snprintf(out, outlen, "%.*s/%s", (int)(slash - qmp), qmp, file);
+}
+
+static int count_in_file(const char *path, const char *needle)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * `reboot -f` inside a launched guest: QEMU resets it (launch allows reboots),
+ * the same QEMU boots the kernel again with a new KASLR slide; the daemon
+ * notices (an event on `kernel` naming the previous identity), re-identifies
+ * and re-baselines, and every check is ok again with no alert in between.
+ */
+static void test_guest_reboot(void **state)
+{
+	const char *name = "ringwatch-test-d5";
+	char args[256], serial[400], why[512], slide_before[128], *out;
+	struct rw_vm shell;
+	json_t *vm, *evs, *ev;
+	int64_t mark;
+	bool found_reident = false;
+	int rc, qemu_pid;
+	size_t i;
+
+	(void)state;
+	ensure_daemon();
+	snprintf(args, sizeof(args), "launch %s", name);
+	rc = rw(&out, args);
+	if (rc)
+		fail_msg("launch %s: %d\n%s", name, rc, out);
+	free(out);
+	snprintf(args, sizeof(args), "check %s --json", name);
+	vm = rw_json(args, 0);
+	if (!all_checks_ok(vm, why, sizeof(why)))
+		fail_msg("before the reboot: %s", why);
+	qemu_pid = (int)json_integer_value(json_object_get(vm, "qemu_pid"));
+	snprintf(slide_before, sizeof(slide_before), "%s",
+		 json_str(check_of(vm, "kernel"), "summary"));
+	run_file(vm, "serial.log", serial, sizeof(serial));
+	memset(&shell, 0, sizeof(shell));
+	shell.cmd_fd = -1;
+	shell.pid = qemu_pid;
+	run_file(vm, "cmd.sock", shell.cmd_path, sizeof(shell.cmd_path));
+	json_decref(vm);
+	assert_true(qemu_pid > 0);
+	assert_int_equal(count_in_file(serial, "RINGWATCH-READY"), 1);
+	mark = last_event_id(name);
+
+	/* Reboot from inside, in the background so the shell answers first. */
+	out = rw_test_guest_sh(&shell, "(sleep 1; reboot -f) </dev/null >/dev/null 2>&1 &", 30);
+	free(out);
+	for (int t = 0; count_in_file(serial, "RINGWATCH-READY") < 2; t++) {
+		if (t > 1800)
+			fail_msg("guest did not come back after reboot -f (serial %s)", serial);
+		if (kill(qemu_pid, 0))
+			fail_msg("QEMU %d exited on the guest reboot", qemu_pid);
+		usleep(100000);
+	}
+	/* Re-identified and all ok again, within a bounded time. */
+	snprintf(args, sizeof(args), "check %s --json", name);
+	for (int t = 0;; t++) {
+		rc = rw(&out, args);
+		vm = json_loads(out, 0, NULL);
+		if (rc == 0 && vm && all_checks_ok(vm, why, sizeof(why)) &&
+		    !strcmp(json_str(vm, "state"), "ok"))
+			break;
+		if (rc != 0 || t > 60) {
+			char *evtext;
+
+			snprintf(args, sizeof(args), "events %s", name);
+			rw(&evtext, args);
+			printf("ringwatch check: exit %d\n%s\nevents:\n%s\n", rc, out, evtext);
+			free(evtext);
+			fail_msg("after the reboot: exit %d, checks not ok: %s", rc,
+				 vm ? why : "not JSON");
+		}
+		free(out);
+		json_decref(vm);
+		sleep(1);
+	}
+	free(out);
+	assert_string_equal(json_str(vm, "phase"), "active");
+	assert_int_equal((int)json_integer_value(json_object_get(vm, "qemu_pid")), qemu_pid);
+	assert_int_equal((int)json_integer_value(json_object_get(vm, "open_alerts")), 0);
+	printf("kernel before: %s\nkernel after:  %s\n", slide_before,
+	       json_str(check_of(vm, "kernel"), "summary"));
+	json_decref(vm);
+
+	/* Events since the reboot: the re-identification, no alert. */
+	snprintf(args, sizeof(args), "events %s --json", name);
+	evs = rw_json(args, 0);
+	json_array_foreach(evs, i, ev) {
+		json_t *detail = json_object_get(ev, "detail");
+
+		if (json_integer_value(json_object_get(ev, "id")) <= mark)
+			continue;
+		if (!strcmp(json_str(ev, "severity"), "alert")) {
+			char *dump = json_dumps(ev, JSON_COMPACT);
+
+			fail_msg("false alarm across the reboot: %s", dump);
+		}
+		if (!strcmp(json_str(ev, "check"), "kernel") &&
+		    json_object_get(detail, "previous") && strstr(json_str(detail, "note"),
+								  "re-identified"))
+			found_reident = true;
+	}
+	if (!found_reident) {
+		char *dump = json_dumps(evs, JSON_INDENT(1));
+
+		fail_msg("no kernel re-identification event after the reboot:\n%s", dump);
+	}
+	json_decref(evs);
+	if (shell.cmd_fd >= 0)
+		close(shell.cmd_fd);
+	assert_int_equal(rw(&out, "list --json"), 0);
+	free(out);
+	snprintf(args, sizeof(args), "destroy %s", name);
+	assert_int_equal(rw(&out, args), 0);
+	free(out);
+	wait_gone(qemu_pid, 30);
+}
+
+/* --- configuration reload ----------------------------------------------------------- */
+
+/* The newest daemon-wide config event after @after (NULL if none within ~10 s). */
+static json_t *wait_config_event(int64_t after)
+{
+	for (int t = 0; t < 100; t++) {
+		json_t *evs = rw_json("events --json", 0), *ev, *found = NULL;
+		size_t i;
+
+		json_array_foreach(evs, i, ev)
+			if (json_integer_value(json_object_get(ev, "id")) > after &&
+			    !strcmp(json_str(ev, "vm"), "-") && !strcmp(json_str(ev, "check"), "config"))
+				found = ev;
+		if (found) {
+			json_incref(found);
+			json_decref(evs);
+			return found;
+		}
+		json_decref(evs);
+		usleep(100000);
+	}
+	return NULL;
+}
+
+static int64_t newest_event_id(void)
+{
+	json_t *evs = rw_json("events --json", 0);
+	int64_t id = json_array_size(evs) ?
+		     json_integer_value(json_object_get(json_array_get(evs, json_array_size(evs) - 1),
+							"id")) : 0;
+
+	json_decref(evs);
+	return id;
+}
+
+/* SIGHUP: a changed interval applies; a bad line keeps the running config, named. */
+static void test_sighup_reload(void **state)
+{
+	json_t *ev, *list, *vm;
+	int64_t mark;
+	size_t i;
+	char *out;
+
+	(void)state;
+	ensure_daemon();
+	/* A VM to show the interval in force (its QMP socket does not exist: gone). */
+	{
+		char args[300];
+
+		snprintf(args, sizeof(args), "attach cfgprobe --qmp '%s/no-such-qmp.sock'", dir);
+		assert_int_equal(rw(&out, args), 0);
+		free(out);
+	}
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 700ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+			   "respond * alert log\n", 0644);
+	mark = newest_event_id();
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	ev = wait_config_event(mark);
+	if (!ev)
+		fail_msg("no config event after SIGHUP");
+	assert_string_equal(json_str(json_object_get(ev, "detail"), "result"), "applied");
+	assert_string_equal(json_str(ev, "severity"), "info");
+	assert_string_equal(json_string_value(json_array_get(
+		json_object_get(json_object_get(ev, "detail"), "changed"), 0)), "interval");
+	json_decref(ev);
+	/* Every VM without its own interval now shows the new one. */
+	list = rw_json("list --json", 0);
+	json_array_foreach(list, i, vm)
+		assert_int_equal(json_integer_value(json_object_get(vm, "interval_ms")), 700);
+	json_decref(list);
+
+	/* A bad line: error event naming file and line; the daemon keeps serving. */
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 3s\nrespond cr alert reboot\n", 0644);
+	mark = newest_event_id();
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	ev = wait_config_event(mark);
+	if (!ev)
+		fail_msg("no config event after SIGHUP with a bad file");
+	assert_string_equal(json_str(ev, "severity"), "error");
+	assert_string_equal(json_str(json_object_get(ev, "detail"), "result"), "rejected");
+	if (!strstr(json_str(json_object_get(ev, "detail"), "error"),
+		    "ringwatch.conf:2: 'respond': unknown action 'reboot'"))
+		fail_msg("error does not name file and line: %s",
+			 json_str(json_object_get(ev, "detail"), "error"));
+	json_decref(ev);
+	assert_int_equal(kill(daemon_pid, 0), 0);
+	list = rw_json("list --json", 0);
+	json_array_foreach(list, i, vm)
+		assert_int_equal(json_integer_value(json_object_get(vm, "interval_ms")), 700);
+	json_decref(list);
+	assert_int_equal(rw(&out, "events"), 0);
+	assert_non_null(strstr(out, "rejected"));
+	free(out);
+	assert_non_null(find_vm(list = rw_json("list --json", 0), "cfgprobe"));
+	json_decref(list);
+	assert_int_equal(rw(&out, "detach cfgprobe"), 0);
+	free(out);
+	/* Back to the suite's configuration. */
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+			   "respond * alert log\n", 0644);
+	mark = newest_event_id();
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	ev = wait_config_event(mark);
+	assert_non_null(ev);
+	assert_string_equal(json_str(json_object_get(ev, "detail"), "result"), "applied");
+	json_decref(ev);
+}
+
+/* --- boot from a disk image ----------------------------------------------------------- */
+
+/*
+ * A FAT disk with syslinux, the kit's kernel and initramfs, and a marker on
+ * the kernel command line (proof the guest came up through the disk).
+ */
+static void make_boot_disk(char *img, size_t imglen)
+{
+	static const char *const tools[] = { "mkfs.fat", "syslinux", "mcopy" };
+	char *out;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
+		if (sh(NULL, "command -v %s >/dev/null 2>&1 || test -x /usr/sbin/%s", tools[i],
+		       tools[i]))
+			fail_msg("%s missing (dosfstools, syslinux, mtools: scripts/install-deps)",
+				 tools[i]);
+	snprintf(img, imglen, "%s/boot,disk.img", dir);	/* a comma: QEMU escaping */
+	rw_test_write_file(dir, "syslinux.cfg",
+			   "DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL /vmlinuz\n"
+			   "  INITRD /initrd.gz\n"
+			   "  APPEND console=ttyS0,115200 panic=-1 rdinit=/init rwdisk=1\n", 0644);
+	rc = sh(&out, "set -e; export PATH=$PATH:/usr/sbin:/sbin; rm -f '%s'; "
+		"mkfs.fat -C -n RWBOOT '%s' 32768 >/dev/null; syslinux --install '%s'; "
+		"mcopy -i '%s' '%s' ::/vmlinuz; mcopy -i '%s' '%s' ::/initrd.gz; "
+		"mcopy -i '%s' '%s/syslinux.cfg' ::/syslinux.cfg 2>&1",
+		img, img, img, img, env.kernel, img, env.initrd, img, dir);
+	if (rc)
+		fail_msg("building the boot disk: %s", out);
+	free(out);
+}
+
+static void restart_daemon(void)
+{
+	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0)
+		wait_gone(daemon_pid, 60);
+	daemon_pid = 0;
+	start_daemon();
+}
+
+/* Poll `status NAME --json` until @pred holds (bounded); returns the VM JSON. */
+static json_t *wait_status(const char *name, bool (*pred)(json_t *vm), int timeout_s,
+			   const char *what)
+{
+	char args[128], *out = NULL;
+
+	snprintf(args, sizeof(args), "status %s --json", name);
+	for (int t = 0; t <= timeout_s * 2; t++) {
+		json_t *vm;
+		int rc = rw(&out, args);
+
+		vm = json_loads(out, 0, NULL);
+		if (rc == 1)
+			fail_msg("%s: alert while waiting for %s:\n%s", name, what, out);
+		if (rc == 0 && vm && pred(vm)) {
+			free(out);
+			return vm;
+		}
+		json_decref(vm);
+		if (t < timeout_s * 2)
+			free(out);
+		usleep(500000);
+	}
+	{
+		char *evtext;
+
+		snprintf(args, sizeof(args), "events %s", name);
+		rw(&evtext, args);
+		printf("%s: last status:\n%s\nevents:\n%s\n", name, out, evtext);
+		free(evtext);
+	}
+	fail_msg("%s: no %s within %d s", name, what, timeout_s);
+	return NULL;
+}
+
+static bool kernel_unknown_named(json_t *vm)
+{
+	const char *s = json_str(check_of(vm, "kernel"), "summary");
+
+	char want[200];
+
+	snprintf(want, sizeof(want), "unknown kernel %s: its banner is none of the known images",
+		 env.kver);
+	return strstr(s, want) && strstr(s, "no kernel-search path configured");
+}
+
+static bool all_ok_identified(json_t *vm)
+{
+	char why[512];
+
+	return !strcmp(json_str(vm, "state"), "ok") && all_checks_ok(vm, why, sizeof(why)) &&
+	       !strncmp(json_str(vm, "kernel_image"), env.kit, strlen(env.kit));
+}
+
+/*
+ * `ringwatch launch NAME --disk IMG`: the firmware boots the disk (syslinux,
+ * the kit's kernel); the daemon was given no image.  With no kernel-search
+ * path the kernel check says which kernel is unknown and why; after a reload
+ * with `kernel-search KIT` the daemon finds the image by the banner, takes
+ * its baseline, and every check is ok.
+ */
+static void test_launch_disk(void **state)
+{
+	const char *name = "ringwatch-test-d6";
+	char img[300], args[1200], text[1024], *out;
+	struct rw_vm shell;
+	json_t *vm, *evs, *ev;
+	bool unknown_ev = false, identified_ev = false, launched_disk = false;
+	int qemu_pid;
+	size_t i;
+
+	(void)state;
+	make_boot_disk(img, sizeof(img));
+	restart_daemon();	/* a fresh kernel registry: the kit's image is not open yet */
+	snprintf(args, sizeof(args), "launch bad1 --disk '%s/no-such.img'", dir);
+	expect_usage_error(args, "no-such.img");
+	snprintf(args, sizeof(args), "launch bad2 --disk '%s' --kernel '%s'", img, env.kernel);
+	expect_usage_error(args, "--disk boots the disk");
+	snprintf(args, sizeof(args), "launch bad3 --disk '%s' --format iso", img);
+	expect_usage_error(args, "--format");
+
+	snprintf(args, sizeof(args), "launch %s --disk '%s'", name, img);
+	if (rw(&out, args))
+		fail_msg("launch --disk: %s", out);
+	free(out);
+	vm = wait_status(name, kernel_unknown_named, 240, "'unknown kernel' summary");
+	printf("without kernel-search: %s\n", json_str(check_of(vm, "kernel"), "summary"));
+	assert_string_equal(json_str(vm, "kernel_image"), "");
+	assert_string_equal(json_str(vm, "phase"), "active");
+	qemu_pid = (int)json_integer_value(json_object_get(vm, "qemu_pid"));
+	memset(&shell, 0, sizeof(shell));
+	shell.cmd_fd = -1;
+	shell.pid = qemu_pid;
+	run_file(vm, "cmd.sock", shell.cmd_path, sizeof(shell.cmd_path));
+	json_decref(vm);
+	/* It came up through the disk: syslinux's command line. */
+	out = rw_test_guest_sh(&shell, "cat /proc/cmdline", 60);
+	assert_non_null(strstr(out, "rwdisk=1"));
+	free(out);
+	close(shell.cmd_fd);
+
+	/* Tell the daemon where kernels are; a reload is enough. */
+	snprintf(text, sizeof(text),
+		 "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+		 "respond * alert log\nkernel-search %s\n", env.kit);
+	rw_test_write_file(dir, "ringwatch.conf", text, 0644);
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	vm = wait_status(name, all_ok_identified, 120, "identified kernel and all checks ok");
+	printf("identified: %s -> %s\n", json_str(vm, "kernel_image"),
+	       json_str(check_of(vm, "kernel"), "summary"));
+	assert_non_null(strstr(json_str(vm, "kernel"), env.kver));
+	json_decref(vm);
+
+	snprintf(args, sizeof(args), "events %s --json", name);
+	evs = rw_json(args, 0);
+	json_array_foreach(evs, i, ev) {
+		json_t *detail = json_object_get(ev, "detail");
+		const char *action = json_str(detail, "action");
+
+		if (!strcmp(json_str(ev, "severity"), "alert")) {
+			char *dump = json_dumps(ev, JSON_COMPACT);
+
+			fail_msg("alert on the disk-booted guest: %s", dump);
+		}
+		launched_disk |= !strcmp(action, "launched") && !strcmp(json_str(detail, "disk"), img) &&
+				 !strcmp(json_str(detail, "format"), "raw");
+		unknown_ev |= !strcmp(action, "kernel-unknown") &&
+			      !strcmp(json_str(ev, "severity"), "warning");
+		identified_ev |= !strcmp(action, "kernel-identified") &&
+				 !strncmp(json_str(detail, "image"), env.kit, strlen(env.kit));
+	}
+	json_decref(evs);
+	assert_true(launched_disk);
+	assert_true(unknown_ev);
+	assert_true(identified_ev);
+
+	snprintf(args, sizeof(args), "destroy %s", name);
+	assert_int_equal(rw(&out, args), 0);
+	free(out);
+	wait_gone(qemu_pid, 30);
+	rw_test_write_file(dir, "ringwatch.conf",
+			   "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
+			   "respond * alert log\n", 0644);
+	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,8 +794,13 @@ int main(void)
 		cmocka_unit_test(test_two_guests_one_tampered),
 		cmocka_unit_test(test_kill9_keeps_events),
 		cmocka_unit_test(test_libvirt_hook),
+		cmocka_unit_test(test_guest_reboot),
+		cmocka_unit_test(test_sighup_reload),
+		cmocka_unit_test(test_launch_disk),
 		cmocka_unit_test(test_clean_stop),
 	};
 
+	if (getenv("RW_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("RW_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -78,6 +78,14 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.rules[0].line, 13);
 	rw_config_free(&cfg);
 
+	/* kernel-search: repeatable, absolute paths, in order. */
+	assert_int_equal(parse("kernel-search /boot\nkernel-search /srv/kernels/vmlinuz-6.1\n",
+			       &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.nkernel_search, 2);
+	assert_string_equal(cfg.kernel_search[0], "/boot");
+	assert_string_equal(cfg.kernel_search[1], "/srv/kernels/vmlinuz-6.1");
+	rw_config_free(&cfg);
+
 	assert_int_equal(parse("json-log off\nmetrics off\nworkers auto\n", &cfg, err,
 			       sizeof(err)), 0);
 	assert_string_equal(cfg.json_log, "");
@@ -117,6 +125,8 @@ static void test_bad_lines(void **state)
 		{ "respond cr-bits alert log,reboot", "unknown action 'reboot'" },
 		{ "respond cr-bits alert log,", "unknown action ''" },
 		{ "respond cr$bits alert log", "bad check name 'cr$bits'" },
+		{ "kernel-search boot", "'kernel-search': 'boot' is not an absolute path" },
+		{ "kernel-search", "'kernel-search'" },
 		{ "interval 1s\x01", "control character" },
 		{ "a b c d e f g h i", "too many words" },
 	};

@@ -407,6 +407,15 @@ static void real_btf(void **state)
 	assert_int_equal(vmi_kbtf_offset(b, "cred.euid", &v), 0);
 	assert_int_equal(vmi_kbtf_struct_size(b, "task_struct", &v), 0);
 	assert_true(v > 1000);
+	/* Enumerators (6.1: BOOTING, SCHEDULING, FREEING_INITMEM, RUNNING, ...). */
+	int64_t ev;
+	assert_int_equal(vmi_kbtf_enum_value(b, "system_states", "SYSTEM_RUNNING", &ev), 0);
+	assert_int_equal(ev, 3);
+	assert_int_equal(vmi_kbtf_enum_value(b, "system_states", "SYSTEM_BOOTING", &ev), 0);
+	assert_int_equal(ev, 0);
+	assert_int_equal(vmi_kbtf_enum_value(b, "system_states", "SYSTEM_NOPE", &ev),
+			 VMI_KBTF_E_NO_MEMBER);
+	assert_int_equal(vmi_kbtf_enum_value(b, "no_such_enum", "X", &ev), VMI_KBTF_E_NO_TYPE);
 	/* Errors. */
 	assert_int_equal(vmi_kbtf_offset(b, "no_such_struct.x", &v), VMI_KBTF_E_NO_TYPE);
 	assert_int_equal(vmi_kbtf_offset(b, "module.no_such_member", &v), VMI_KBTF_E_NO_MEMBER);

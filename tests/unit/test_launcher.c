@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "host/accel.h"
+#include "host/launcher.h"
+#include "tests/lib/harness.h"
 #include "vmi/banner.h"
 
 static void test_accel_env_override(void **state)
@@ -76,12 +78,60 @@ static void test_banner_search(void **state)
 					 sizeof(out)), -1);
 }
 
+/* Disk boots: format detection and validation, inputs refused before any QEMU starts. */
+static void test_disk_inputs(void **state)
+{
+	static const unsigned char qcow2_magic[] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	struct rw_vm_config cfg;
+	struct rw_vm vm;
+	char dir[128], raw[256], qcow[256], err[512];
+	FILE *f;
+
+	(void)state;
+	rw_test_mkdtemp(dir, sizeof(dir), "disk");
+	snprintf(raw, sizeof(raw), "%s/raw.img", dir);
+	snprintf(qcow, sizeof(qcow), "%s/disk.qcow2", dir);
+	rw_test_write_file(dir, "raw.img", "\xeb\x3c\x90mkfs.fat", 0644);
+	f = fopen(qcow, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(qcow2_magic, 1, sizeof(qcow2_magic), f), sizeof(qcow2_magic));
+	fclose(f);
+	assert_string_equal(rw_vm_disk_format_detect(raw, err, sizeof(err)), "raw");
+	assert_string_equal(rw_vm_disk_format_detect(qcow, err, sizeof(err)), "qcow2");
+	assert_null(rw_vm_disk_format_detect("/nonexistent/x.img", err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/x.img"));
+	assert_true(rw_vm_disk_format_valid("qcow2"));
+	assert_true(rw_vm_disk_format_valid("raw"));
+	assert_false(rw_vm_disk_format_valid("iso"));
+	assert_false(rw_vm_disk_format_valid(NULL));
+
+	rw_vm_config_init(&cfg);
+	cfg.run_parent = dir;
+	cfg.disk = raw;
+	cfg.kernel = "/boot/vmlinuz";
+	assert_int_equal(rw_vm_start(&cfg, &vm, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "a disk boot takes no kernel"));
+	cfg.kernel = NULL;
+	cfg.disk_format = "iso";
+	assert_int_equal(rw_vm_start(&cfg, &vm, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "disk format 'iso'"));
+	cfg.disk_format = NULL;
+	cfg.disk = "/nonexistent/disk.img";
+	assert_int_equal(rw_vm_start(&cfg, &vm, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "disk image '/nonexistent/disk.img'"));
+	cfg.disk = dir;	/* a directory is not a disk */
+	assert_int_equal(rw_vm_start(&cfg, &vm, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a file or block device"));
+	rw_test_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accel_env_override),
 		cmocka_unit_test(test_accel_calibration_measures),
 		cmocka_unit_test(test_banner_search),
+		cmocka_unit_test(test_disk_inputs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
