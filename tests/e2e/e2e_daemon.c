@@ -295,9 +295,9 @@ static void test_clean_stop(void **state)
 /* (Re)start the test daemon if an earlier test left none running. */
 static void ensure_daemon(void)
 {
-	if (daemon_pid > 0 && kill(daemon_pid, 0) == 0)
+	if (rwd.pid > 0 && kill(rwd.pid, 0) == 0)
 		return;
-	start_daemon();
+	rw_test_daemon_start(&rwd);
 }
 
 static const char *json_str(json_t *o, const char *key)
@@ -343,7 +343,7 @@ static int64_t last_event_id(const char *vm_name)
 	int64_t id = 0;
 
 	snprintf(args, sizeof(args), "events %s --json", vm_name);
-	evs = rw_json(args, 0);
+	evs = rw_test_ringwatch_json(&rwd, 0, "%s", args);
 	if (json_array_size(evs))
 		id = json_integer_value(json_object_get(json_array_get(evs, json_array_size(evs) - 1),
 							"id"));
@@ -395,12 +395,12 @@ static void test_guest_reboot(void **state)
 	(void)state;
 	ensure_daemon();
 	snprintf(args, sizeof(args), "launch %s", name);
-	rc = rw(&out, args);
+	rc = rw_test_ringwatch(&rwd, &out, "%s", args);
 	if (rc)
 		fail_msg("launch %s: %d\n%s", name, rc, out);
 	free(out);
 	snprintf(args, sizeof(args), "check %s --json", name);
-	vm = rw_json(args, 0);
+	vm = rw_test_ringwatch_json(&rwd, 0, "%s", args);
 	if (!all_checks_ok(vm, why, sizeof(why)))
 		fail_msg("before the reboot: %s", why);
 	qemu_pid = (int)json_integer_value(json_object_get(vm, "qemu_pid"));
@@ -429,7 +429,7 @@ static void test_guest_reboot(void **state)
 	/* Re-identified and all ok again, within a bounded time. */
 	snprintf(args, sizeof(args), "check %s --json", name);
 	for (int t = 0;; t++) {
-		rc = rw(&out, args);
+		rc = rw_test_ringwatch(&rwd, &out, "%s", args);
 		vm = json_loads(out, 0, NULL);
 		if (rc == 0 && vm && all_checks_ok(vm, why, sizeof(why)) &&
 		    !strcmp(json_str(vm, "state"), "ok"))
@@ -438,7 +438,7 @@ static void test_guest_reboot(void **state)
 			char *evtext;
 
 			snprintf(args, sizeof(args), "events %s", name);
-			rw(&evtext, args);
+			rw_test_ringwatch(&rwd, &evtext, "%s", args);
 			printf("ringwatch check: exit %d\n%s\nevents:\n%s\n", rc, out, evtext);
 			free(evtext);
 			fail_msg("after the reboot: exit %d, checks not ok: %s", rc,
@@ -458,7 +458,7 @@ static void test_guest_reboot(void **state)
 
 	/* Events since the reboot: the re-identification, no alert. */
 	snprintf(args, sizeof(args), "events %s --json", name);
-	evs = rw_json(args, 0);
+	evs = rw_test_ringwatch_json(&rwd, 0, "%s", args);
 	json_array_foreach(evs, i, ev) {
 		json_t *detail = json_object_get(ev, "detail");
 
@@ -482,12 +482,12 @@ static void test_guest_reboot(void **state)
 	json_decref(evs);
 	if (shell.cmd_fd >= 0)
 		close(shell.cmd_fd);
-	assert_int_equal(rw(&out, "list --json"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "list --json"), 0);
 	free(out);
 	snprintf(args, sizeof(args), "destroy %s", name);
-	assert_int_equal(rw(&out, args), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "%s", args), 0);
 	free(out);
-	wait_gone(qemu_pid, 30);
+	rw_test_wait_gone(qemu_pid, 30);
 }
 
 /* --- configuration reload ----------------------------------------------------------- */
@@ -496,7 +496,7 @@ static void test_guest_reboot(void **state)
 static json_t *wait_config_event(int64_t after)
 {
 	for (int t = 0; t < 100; t++) {
-		json_t *evs = rw_json("events --json", 0), *ev, *found = NULL;
+		json_t *evs = rw_test_ringwatch_json(&rwd, 0, "%s", "events --json"), *ev, *found = NULL;
 		size_t i;
 
 		json_array_foreach(evs, i, ev)
@@ -516,7 +516,7 @@ static json_t *wait_config_event(int64_t after)
 
 static int64_t newest_event_id(void)
 {
-	json_t *evs = rw_json("events --json", 0);
+	json_t *evs = rw_test_ringwatch_json(&rwd, 0, "%s", "events --json");
 	int64_t id = json_array_size(evs) ?
 		     json_integer_value(json_object_get(json_array_get(evs, json_array_size(evs) - 1),
 							"id")) : 0;
@@ -539,15 +539,15 @@ static void test_sighup_reload(void **state)
 	{
 		char args[300];
 
-		snprintf(args, sizeof(args), "attach cfgprobe --qmp '%s/no-such-qmp.sock'", dir);
-		assert_int_equal(rw(&out, args), 0);
+		snprintf(args, sizeof(args), "attach cfgprobe --qmp '%s/no-such-qmp.sock'", rwd.dir);
+		assert_int_equal(rw_test_ringwatch(&rwd, &out, "%s", args), 0);
 		free(out);
 	}
-	rw_test_write_file(dir, "ringwatch.conf",
+	rw_test_write_file(rwd.dir, "ringwatch.conf",
 			   "interval 700ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
 			   "respond * alert log\n", 0644);
 	mark = newest_event_id();
-	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	assert_int_equal(kill(rwd.pid, SIGHUP), 0);
 	ev = wait_config_event(mark);
 	if (!ev)
 		fail_msg("no config event after SIGHUP");
@@ -557,16 +557,16 @@ static void test_sighup_reload(void **state)
 		json_object_get(json_object_get(ev, "detail"), "changed"), 0)), "interval");
 	json_decref(ev);
 	/* Every VM without its own interval now shows the new one. */
-	list = rw_json("list --json", 0);
+	list = rw_test_ringwatch_json(&rwd, 0, "%s", "list --json");
 	json_array_foreach(list, i, vm)
 		assert_int_equal(json_integer_value(json_object_get(vm, "interval_ms")), 700);
 	json_decref(list);
 
 	/* A bad line: error event naming file and line; the daemon keeps serving. */
-	rw_test_write_file(dir, "ringwatch.conf",
+	rw_test_write_file(rwd.dir, "ringwatch.conf",
 			   "interval 3s\nrespond cr alert reboot\n", 0644);
 	mark = newest_event_id();
-	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	assert_int_equal(kill(rwd.pid, SIGHUP), 0);
 	ev = wait_config_event(mark);
 	if (!ev)
 		fail_msg("no config event after SIGHUP with a bad file");
@@ -577,24 +577,24 @@ static void test_sighup_reload(void **state)
 		fail_msg("error does not name file and line: %s",
 			 json_str(json_object_get(ev, "detail"), "error"));
 	json_decref(ev);
-	assert_int_equal(kill(daemon_pid, 0), 0);
-	list = rw_json("list --json", 0);
+	assert_int_equal(kill(rwd.pid, 0), 0);
+	list = rw_test_ringwatch_json(&rwd, 0, "%s", "list --json");
 	json_array_foreach(list, i, vm)
 		assert_int_equal(json_integer_value(json_object_get(vm, "interval_ms")), 700);
 	json_decref(list);
-	assert_int_equal(rw(&out, "events"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "events"), 0);
 	assert_non_null(strstr(out, "rejected"));
 	free(out);
-	assert_non_null(find_vm(list = rw_json("list --json", 0), "cfgprobe"));
+	assert_non_null(rw_test_list_vm(list = rw_test_ringwatch_json(&rwd, 0, "%s", "list --json"), "cfgprobe"));
 	json_decref(list);
-	assert_int_equal(rw(&out, "detach cfgprobe"), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "detach cfgprobe"), 0);
 	free(out);
 	/* Back to the suite's configuration. */
-	rw_test_write_file(dir, "ringwatch.conf",
+	rw_test_write_file(rwd.dir, "ringwatch.conf",
 			   "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
 			   "respond * alert log\n", 0644);
 	mark = newest_event_id();
-	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	assert_int_equal(kill(rwd.pid, SIGHUP), 0);
 	ev = wait_config_event(mark);
 	assert_non_null(ev);
 	assert_string_equal(json_str(json_object_get(ev, "detail"), "result"), "applied");
@@ -614,20 +614,20 @@ static void make_boot_disk(char *img, size_t imglen)
 	int rc;
 
 	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
-		if (sh(NULL, "command -v %s >/dev/null 2>&1 || test -x /usr/sbin/%s", tools[i],
+		if (rw_test_sh(NULL, "command -v %s >/dev/null 2>&1 || test -x /usr/sbin/%s", tools[i],
 		       tools[i]))
 			fail_msg("%s missing (dosfstools, syslinux, mtools: scripts/install-deps)",
 				 tools[i]);
-	snprintf(img, imglen, "%s/boot,disk.img", dir);	/* a comma: QEMU escaping */
-	rw_test_write_file(dir, "syslinux.cfg",
+	snprintf(img, imglen, "%s/boot,disk.img", rwd.dir);	/* a comma: QEMU escaping */
+	rw_test_write_file(rwd.dir, "syslinux.cfg",
 			   "DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL /vmlinuz\n"
 			   "  INITRD /initrd.gz\n"
 			   "  APPEND console=ttyS0,115200 panic=-1 rdinit=/init rwdisk=1\n", 0644);
-	rc = sh(&out, "set -e; export PATH=$PATH:/usr/sbin:/sbin; rm -f '%s'; "
+	rc = rw_test_sh(&out, "set -e; export PATH=$PATH:/usr/sbin:/sbin; rm -f '%s'; "
 		"mkfs.fat -C -n RWBOOT '%s' 32768 >/dev/null; syslinux --install '%s'; "
 		"mcopy -i '%s' '%s' ::/vmlinuz; mcopy -i '%s' '%s' ::/initrd.gz; "
 		"mcopy -i '%s' '%s/syslinux.cfg' ::/syslinux.cfg 2>&1",
-		img, img, img, img, env.kernel, img, env.initrd, img, dir);
+		img, img, img, img, env.kernel, img, env.initrd, img, rwd.dir);
 	if (rc)
 		fail_msg("building the boot disk: %s", out);
 	free(out);
@@ -635,10 +635,10 @@ static void make_boot_disk(char *img, size_t imglen)
 
 static void restart_daemon(void)
 {
-	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0)
-		wait_gone(daemon_pid, 60);
-	daemon_pid = 0;
-	start_daemon();
+	if (rwd.pid > 0 && kill(rwd.pid, SIGTERM) == 0)
+		rw_test_wait_gone(rwd.pid, 60);
+	rwd.pid = 0;
+	rw_test_daemon_start(&rwd);
 }
 
 /* Poll `status NAME --json` until @pred holds (bounded); returns the VM JSON. */
@@ -650,7 +650,7 @@ static json_t *wait_status(const char *name, bool (*pred)(json_t *vm), int timeo
 	snprintf(args, sizeof(args), "status %s --json", name);
 	for (int t = 0; t <= timeout_s * 2; t++) {
 		json_t *vm;
-		int rc = rw(&out, args);
+		int rc = rw_test_ringwatch(&rwd, &out, "%s", args);
 
 		vm = json_loads(out, 0, NULL);
 		if (rc == 1)
@@ -668,7 +668,7 @@ static json_t *wait_status(const char *name, bool (*pred)(json_t *vm), int timeo
 		char *evtext;
 
 		snprintf(args, sizeof(args), "events %s", name);
-		rw(&evtext, args);
+		rw_test_ringwatch(&rwd, &evtext, "%s", args);
 		printf("%s: last status:\n%s\nevents:\n%s\n", name, out, evtext);
 		free(evtext);
 	}
@@ -715,7 +715,7 @@ static void test_launch_disk(void **state)
 	(void)state;
 	make_boot_disk(img, sizeof(img));
 	restart_daemon();	/* a fresh kernel registry: the kit's image is not open yet */
-	snprintf(args, sizeof(args), "launch bad1 --disk '%s/no-such.img'", dir);
+	snprintf(args, sizeof(args), "launch bad1 --disk '%s/no-such.img'", rwd.dir);
 	expect_usage_error(args, "no-such.img");
 	snprintf(args, sizeof(args), "launch bad2 --disk '%s' --kernel '%s'", img, env.kernel);
 	expect_usage_error(args, "--disk boots the disk");
@@ -723,7 +723,7 @@ static void test_launch_disk(void **state)
 	expect_usage_error(args, "--format");
 
 	snprintf(args, sizeof(args), "launch %s --disk '%s'", name, img);
-	if (rw(&out, args))
+	if (rw_test_ringwatch(&rwd, &out, "%s", args))
 		fail_msg("launch --disk: %s", out);
 	free(out);
 	vm = wait_status(name, kernel_unknown_named, 240, "'unknown kernel' summary");
@@ -746,8 +746,8 @@ static void test_launch_disk(void **state)
 	snprintf(text, sizeof(text),
 		 "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
 		 "respond * alert log\nkernel-search %s\n", env.kit);
-	rw_test_write_file(dir, "ringwatch.conf", text, 0644);
-	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	rw_test_write_file(rwd.dir, "ringwatch.conf", text, 0644);
+	assert_int_equal(kill(rwd.pid, SIGHUP), 0);
 	vm = wait_status(name, all_ok_identified, 120, "identified kernel and all checks ok");
 	printf("identified: %s -> %s\n", json_str(vm, "kernel_image"),
 	       json_str(check_of(vm, "kernel"), "summary"));
@@ -755,7 +755,7 @@ static void test_launch_disk(void **state)
 	json_decref(vm);
 
 	snprintf(args, sizeof(args), "events %s --json", name);
-	evs = rw_json(args, 0);
+	evs = rw_test_ringwatch_json(&rwd, 0, "%s", args);
 	json_array_foreach(evs, i, ev) {
 		json_t *detail = json_object_get(ev, "detail");
 		const char *action = json_str(detail, "action");
@@ -778,13 +778,13 @@ static void test_launch_disk(void **state)
 	assert_true(identified_ev);
 
 	snprintf(args, sizeof(args), "destroy %s", name);
-	assert_int_equal(rw(&out, args), 0);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "%s", args), 0);
 	free(out);
-	wait_gone(qemu_pid, 30);
-	rw_test_write_file(dir, "ringwatch.conf",
+	rw_test_wait_gone(qemu_pid, 30);
+	rw_test_write_file(rwd.dir, "ringwatch.conf",
 			   "interval 500ms\nmetrics 127.0.0.1:0\nsyslog off\nqmp-timeout 2s\n"
 			   "respond * alert log\n", 0644);
-	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
+	assert_int_equal(kill(rwd.pid, SIGHUP), 0);
 }
 
 int main(void)
