@@ -155,7 +155,9 @@ static void make_overlay(void)
 	copy_file(src, "usr/sbin/ringwatch-agent", 0755);
 	snprintf(src, sizeof(src), "%s/rc.d/50-ringwatch-agent", env.payloads);
 	copy_file(src, "etc/ringwatch/rc.d/50-ringwatch-agent", 0755);
-	rw_test_write_file(overlay, "etc/ringwatch/policy", "# e2e_daemon_xcheck\n", 0644);
+	rw_test_write_file(overlay, "etc/ringwatch/policy",
+			   "# e2e_daemon_xcheck: the simulated exploit module may load\n"
+			   "module-allow rwtest_cred *\n", 0644);
 	rw_test_write_file(overlay, "etc/ringwatch/rc.d/40-ringwatch-ko",
 			   "#!/bin/sh\n"
 			   "insmod /lib/modules/ringwatch.ko || echo RWX-INSMOD-FAILED\n"
@@ -397,10 +399,17 @@ static void test_legit_pairs_then_commit_creds_exploit(void **state)
 	free(gsh("insmod /lib/modules/rwtest_cred.ko mode=commit", 120));
 	out = gsh("/bin/cred_legit runas 1000 /bin/sh -c "
 		  "'echo RWX-PID=$$ RWX-UID=$(id -u); echo 1 > /proc/rwtest_escalate; "
-		  "echo RWX-AFTER=$(id -u)'", 120);
+		  "while read k r e rest; do [ $k = Uid: ] && echo RWX-STATUS=$r/$e; "
+		  "done < /proc/$$/status; read s < /root/secret; echo RWX-SECRET=$s' 2>&1", 120);
+	/* Builtins only after the escalation: the shell itself is root and reads root's file. */
 	if (!strstr(out, "RWX-PID=") || sscanf(strstr(out, "RWX-PID="), "RWX-PID=%ld", &pid) != 1 ||
-	    !strstr(out, "RWX-UID=1000") || !strstr(out, "RWX-AFTER=0"))
-		fail_msg("the escalation did not happen as planned:\n%s", out);
+	    !strstr(out, "RWX-UID=1000") || !strstr(out, "RWX-STATUS=0/0") ||
+	    !strstr(out, "RWX-SECRET=topsecret")) {
+		char *dm = gsh("dmesg | grep -E \"rwtest|escal|cred\" | tail; ls -l /proc/rwtest_escalate; "
+			       "cat /sys/kernel/security/ringwatch/status | grep -i cred", 60);
+
+		fail_msg("the escalation did not happen as planned:\n%s\nguest:\n%s", out, dm);
+	}
 	free(out);
 	printf("   pid %ld escalated itself to uid 0 through commit_creds\n", pid);
 	for (waited = 0; waited < 90 && !found; waited++) {
