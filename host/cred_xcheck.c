@@ -185,12 +185,19 @@ static void pending_remove(struct vm_xcheck *v, size_t i)
 	v->st.pending = v->npend;
 }
 
-/* Was the peer of @p's side ready from @p's arrival until now? */
-static bool peer_covered(const struct vm_xcheck *v, const struct pending *p)
+/*
+ * May @p's lack of a partner be blamed on the peer?  Only when the peer has
+ * been ready from a window before @p arrived until now, and @p's own stream
+ * too: right after a (re)connection a partner may have been delivered to a
+ * daemon that no longer remembers it (restart) or be still queued.
+ */
+static bool peer_covered(int64_t window_ms, const struct vm_xcheck *v, const struct pending *p)
 {
 	const struct side_state *peer = &v->sides[1 - p->side];
+	const struct side_state *own = &v->sides[p->side];
 
-	return peer->streams && peer->up_since_ms <= p->at_ms;
+	return peer->streams && peer->up_since_ms + window_ms <= p->at_ms &&
+	       own->up_since_ms + window_ms <= p->at_ms;
 }
 
 static void expire_vm(struct rw_xcheck *x, struct vm_xcheck *v, int64_t now_ms,
@@ -207,7 +214,7 @@ static void expire_vm(struct rw_xcheck *x, struct vm_xcheck *v, int64_t now_ms,
 			i++;
 			continue;
 		}
-		if (!peer_covered(v, p)) {
+		if (!peer_covered(x->window_ms, v, p)) {
 			v->st.unverified++;
 		} else if (v->overflowing) {
 			v->episode_held++;	/* its partner may be the dropped one */

@@ -15,9 +15,11 @@
  * ids); a pair cancels, a report left alone for the window becomes a
  * finding naming the side that saw it.
  *
- * Only a side whose peer stream was ready when the report arrived and still
- * is at expiry can be blamed on the peer: otherwise the report is counted as
- * unverified (the peer's absence is reported by its own liveness checks).
+ * A missing partner is blamed on the peer only when both streams had been
+ * ready for a window when the report arrived and the peer's still is at
+ * expiry: otherwise the report is counted as unverified (right after a
+ * (re)connection a partner may have gone to a daemon that restarted since,
+ * and a peer's absence is reported by its own liveness checks).
  *
  * Memory is bounded: at most max_pending reports per VM and max_vms VMs.  A
  * report that does not fit is dropped and the overflow is itself a finding

@@ -46,7 +46,7 @@ static struct rw_xcheck *both_up(unsigned cap, int64_t now)
 
 static void test_pairs_cancel_in_either_order(void **state)
 {
-	struct rw_xcheck *x = both_up(16, 0);
+	struct rw_xcheck *x = both_up(16, -WINDOW);
 	struct rw_xcheck_findings out = { 0 };
 	struct rw_msg_cred_change a = change(100, 1000, 0), b = change(101, 0, 1000);
 	struct rw_xcheck_stats st;
@@ -75,7 +75,7 @@ static void test_pairs_cancel_in_either_order(void **state)
 
 static void expect_one_sided(enum rw_xcheck_side side, const char *seen, const char *missing)
 {
-	struct rw_xcheck *x = both_up(16, 0);
+	struct rw_xcheck *x = both_up(16, -WINDOW);
 	struct rw_xcheck_findings out = { 0 };
 	struct rw_msg_cred_change a = change(4242, 1000, 0);
 	struct rw_xcheck_stats st;
@@ -127,7 +127,7 @@ static void test_one_sided_bpf(void **state)
 /* Too late is as good as never: a partner after the window does not cancel it. */
 static void test_partner_after_window(void **state)
 {
-	struct rw_xcheck *x = both_up(16, 0);
+	struct rw_xcheck *x = both_up(16, -WINDOW);
 	struct rw_xcheck_findings out = { 0 };
 	struct rw_msg_cred_change a = change(7, 1000, 0);
 
@@ -176,7 +176,7 @@ static void test_peer_absent_is_unverified(void **state)
 
 static void test_overflow_is_reported(void **state)
 {
-	struct rw_xcheck *x = both_up(4, 0);
+	struct rw_xcheck *x = both_up(4, -WINDOW);
 	struct rw_xcheck_findings out = { 0 };
 	struct rw_msg_cred_change a;
 	struct rw_xcheck_stats st;
@@ -219,7 +219,7 @@ static void test_overflow_is_reported(void **state)
 /* Nothing a guest sends can pair what is not the same change. */
 static void test_hostile_reports(void **state)
 {
-	struct rw_xcheck *x = both_up(64, 0);
+	struct rw_xcheck *x = both_up(64, -WINDOW);
 	struct rw_xcheck_findings out = { 0 };
 	struct rw_msg_cred_change a = change(50, 1000, 0), b;
 	struct rw_xcheck_stats st;
@@ -278,6 +278,31 @@ static void test_hostile_reports(void **state)
 	rw_xcheck_free(x);
 }
 
+/*
+ * Right after a stream (re)connects, a partner may have reached a daemon that
+ * forgot it (restart) or still be queued: not blamed on the peer.
+ */
+static void test_fresh_stream_is_unverified(void **state)
+{
+	struct rw_xcheck *x = both_up(16, 1000);
+	struct rw_xcheck_findings out = { 0 };
+	struct rw_msg_cred_change a = change(3, 1000, 0);
+	struct rw_xcheck_stats st;
+
+	(void)state;
+	rw_xcheck_observe(x, "vm1", RW_XCHECK_BPF, &a, 1, 1000 + WINDOW - 1, &out);
+	rw_xcheck_expire(x, 1000 + 3 * WINDOW, &out);
+	assert_int_equal(out.n, 0);
+	rw_xcheck_observe(x, "vm1", RW_XCHECK_BPF, &a, 2, 1000 + WINDOW, &out);
+	rw_xcheck_expire(x, 1000 + 3 * WINDOW, &out);
+	assert_int_equal(out.n, 1);
+	rw_xcheck_stats(x, "vm1", &st);
+	assert_int_equal(st.unverified, 1);
+	assert_int_equal(st.one_sided[RW_XCHECK_BPF], 1);
+	rw_xcheck_findings_release(&out);
+	rw_xcheck_free(x);
+}
+
 /* More VMs than the table holds: dropped, and said so once. */
 static void test_vm_table_bounded(void **state)
 {
@@ -315,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_peer_absent_is_unverified),
 		cmocka_unit_test(test_overflow_is_reported),
 		cmocka_unit_test(test_hostile_reports),
+		cmocka_unit_test(test_fresh_stream_is_unverified),
 		cmocka_unit_test(test_vm_table_bounded),
 	};
 
