@@ -19,6 +19,8 @@ struct pending {
 struct side_state {
 	unsigned streams;		/* ready streams now */
 	int64_t up_since_ms;		/* when streams went 0 -> 1 */
+	bool lost;			/* reports lost at some point ... */
+	int64_t lost_at_ms;		/* ... last at this time */
 };
 
 struct vm_xcheck {
@@ -200,6 +202,15 @@ static bool peer_covered(int64_t window_ms, const struct vm_xcheck *v, const str
 	       own->up_since_ms + window_ms <= p->at_ms;
 }
 
+/* Did the peer lose reports within a window of @p's arrival? */
+static bool peer_lost_near(int64_t window_ms, const struct vm_xcheck *v, const struct pending *p)
+{
+	const struct side_state *peer = &v->sides[1 - p->side];
+	int64_t d = p->at_ms - peer->lost_at_ms;
+
+	return peer->lost && d <= window_ms && d >= -window_ms;
+}
+
 static void expire_vm(struct rw_xcheck *x, struct vm_xcheck *v, int64_t now_ms,
 		      struct rw_xcheck_findings *out)
 {
@@ -216,6 +227,8 @@ static void expire_vm(struct rw_xcheck *x, struct vm_xcheck *v, int64_t now_ms,
 		}
 		if (!peer_covered(x->window_ms, v, p)) {
 			v->st.unverified++;
+		} else if (peer_lost_near(x->window_ms, v, p)) {
+			v->st.after_loss++;
 		} else if (v->overflowing) {
 			v->episode_held++;	/* its partner may be the dropped one */
 		} else {
@@ -283,6 +296,22 @@ void rw_xcheck_side_state(struct rw_xcheck *x, const char *vm, enum rw_xcheck_si
 			expire_vm(x, v, now_ms, out);
 			vm_release_if_idle(x, v);
 		}
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+void rw_xcheck_side_loss(struct rw_xcheck *x, const char *vm, enum rw_xcheck_side side,
+			 int64_t now_ms, struct rw_xcheck_findings *out)
+{
+	struct vm_xcheck *v;
+
+	if (!x || !vm || (side != RW_XCHECK_KMOD && side != RW_XCHECK_BPF))
+		return;
+	pthread_mutex_lock(&x->lock);
+	v = vm_get(x, vm, out);
+	if (v) {
+		v->sides[side].lost = true;
+		v->sides[side].lost_at_ms = now_ms;
 	}
 	pthread_mutex_unlock(&x->lock);
 }

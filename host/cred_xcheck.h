@@ -21,6 +21,11 @@
  * (re)connection a partner may have gone to a daemon that restarted since,
  * and a peer's absence is reported by its own liveness checks).
  *
+ * A side that lost reports (its channel queue overflowed: LOSS; the BPF ring
+ * buffer overflowed; ringwatch.ko's hooks missed hits) makes the other
+ * side's lone reports from a window around the loss unverifiable too: they
+ * are counted (after_loss), not reported.
+ *
  * Memory is bounded: at most max_pending reports per VM and max_vms VMs.  A
  * report that does not fit is dropped and the overflow is itself a finding
  * (once per episode, and a summary when the episode ends); one-sided
@@ -89,6 +94,7 @@ struct rw_xcheck_stats {
 	uint64_t matched;
 	uint64_t one_sided[RW_XCHECK_SIDES];	/* reported as findings */
 	uint64_t unverified;	/* expired while the peer was not (continuously) up */
+	uint64_t after_loss;	/* expired near a loss of the peer's reports */
 	uint64_t dropped;	/* reports that did not fit */
 	uint64_t pending;	/* waiting now */
 	bool peer_up[RW_XCHECK_SIDES];
@@ -103,6 +109,10 @@ void rw_xcheck_free(struct rw_xcheck *x);
 /* The stream of @side of @vm became ready (@up) or closed. */
 void rw_xcheck_side_state(struct rw_xcheck *x, const char *vm, enum rw_xcheck_side side,
 			  bool up, int64_t now_ms, struct rw_xcheck_findings *out);
+
+/* @side lost reports (LOSS, ring-buffer overflow, missed hooks) around @now_ms. */
+void rw_xcheck_side_loss(struct rw_xcheck *x, const char *vm, enum rw_xcheck_side side,
+			 int64_t now_ms, struct rw_xcheck_findings *out);
 
 enum rw_xcheck_result {
 	RW_XCHECK_MATCHED = 0,	/* paired with the other side's report */

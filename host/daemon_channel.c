@@ -52,6 +52,7 @@ struct stage {
 	size_t nev, capev;
 	struct staged_change *chg;
 	size_t nchg, capchg;
+	bool lost_reports;		/* the stream says it lost cred reports */
 	struct rw_store_chan_state st[MAX_STAGE_STATES];
 	size_t nst;
 	struct stage *next;
@@ -176,13 +177,14 @@ json_t *rw_dchan_vm_health(struct rw_dchan *c, const char *vm)
 
 		rw_xcheck_stats(c->xcheck, vm, &xs);
 		json_object_set_new(o, "cred_xcheck",
-				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 					      "reports_kmod", (json_int_t)xs.reports[RW_XCHECK_KMOD],
 					      "reports_bpf", (json_int_t)xs.reports[RW_XCHECK_BPF],
 					      "matched", (json_int_t)xs.matched, "kmod_only",
 					      (json_int_t)xs.one_sided[RW_XCHECK_KMOD], "bpf_only",
 					      (json_int_t)xs.one_sided[RW_XCHECK_BPF], "unverified",
-					      (json_int_t)xs.unverified, "dropped",
+					      (json_int_t)xs.unverified, "after_loss",
+					      (json_int_t)xs.after_loss, "dropped",
 					      (json_int_t)xs.dropped, "pending",
 					      (json_int_t)xs.pending, "window_ms",
 					      (json_int_t)RW_XCHECK_WINDOW_MS_DEFAULT));
@@ -451,6 +453,7 @@ static void stage_clear(struct stage *s)
 	for (size_t i = 0; i < s->nst; i++)
 		json_decref(s->st[i].detail);
 	s->nev = s->nst = s->nchg = 0;
+	s->lost_reports = false;
 }
 
 static void stage_drop(struct rw_dchan *c, const struct rw_ch_stream_id *id)
@@ -637,6 +640,8 @@ static int sink_message(void *ctx, const struct rw_ch_stream_id *id, const struc
 				 module_self_detail(&msg->u.self, hex));
 		break;
 	case RW_MSG_GUARD_EVENT:
+		/* missed hook hits: commit_creds reports may be missing */
+		s->lost_reports |= msg->u.guard.kind == RW_GUARD_TRACKING_LOST;
 		detail = guard_detail(&msg->u.guard);
 		rc = stage_event(s, "guard-event", guard_severity(msg->u.guard.kind), detail);
 		break;
@@ -649,12 +654,17 @@ static int sink_message(void *ctx, const struct rw_ch_stream_id *id, const struc
 		break;
 	case RW_MSG_LSM_EVENT:
 		report = id->component == RW_COMP_AGENT ? agent_report(&msg->u.lsm) : NULL;
+		/* BPF ring buffer overflow: credential records may be missing */
+		if (report && json_is_string(json_object_get(report, "agent")) &&
+		    !strcmp(json_string_value(json_object_get(report, "agent")), "overflow"))
+			s->lost_reports = true;
 		sev = lsm_severity(&msg->u.lsm, report);
 		detail = lsm_detail(&msg->u.lsm, report);
 		json_decref(report);
 		rc = stage_event(s, "lsm-event", sev, detail);
 		break;
 	case RW_MSG_LOSS:
+		s->lost_reports = true;
 		detail = json_pack("{s:I,s:I,s:I}", "count", (json_int_t)msg->u.loss.count,
 				   "first_seq", (json_int_t)msg->u.loss.first_seq, "last_seq",
 				   (json_int_t)msg->u.loss.last_seq);
@@ -733,11 +743,13 @@ static int sink_commit(void *ctx, const struct rw_ch_stream_id *id, uint64_t hwm
 	}
 	pthread_mutex_unlock(&c->lock);
 	/* Durable (acked from here on): now the cross-check may count them. */
-	if (s->nchg && c->xcheck) {
+	if ((s->nchg || s->lost_reports) && c->xcheck) {
 		struct rw_xcheck_findings out = { 0 };
 		enum rw_xcheck_side side;
 		int64_t now = rw_mono_ms();
 
+		if (xcheck_side_of(id->component, &side) && s->lost_reports)
+			rw_xcheck_side_loss(c->xcheck, id->vm, side, now, &out);
 		if (xcheck_side_of(id->component, &side))
 			for (size_t i = 0; i < s->nchg; i++)
 				rw_xcheck_observe(c->xcheck, id->vm, side, &s->chg[i].c,

@@ -303,6 +303,32 @@ static void test_fresh_stream_is_unverified(void **state)
 	rw_xcheck_free(x);
 }
 
+/* A side that lost reports cannot blame the other for its lone ones nearby. */
+static void test_loss_makes_partner_unverifiable(void **state)
+{
+	struct rw_xcheck *x = both_up(16, -WINDOW);
+	struct rw_xcheck_findings out = { 0 };
+	struct rw_msg_cred_change a = change(11, 1000, 0), b = change(12, 1000, 0);
+	struct rw_xcheck_stats st;
+
+	(void)state;
+	rw_xcheck_observe(x, "vm1", RW_XCHECK_BPF, &a, 1, 100, &out);	/* partner lost */
+	rw_xcheck_side_loss(x, "vm1", RW_XCHECK_KMOD, 3000, &out);	/* LOSS arrives */
+	rw_xcheck_observe(x, "vm1", RW_XCHECK_KMOD, &b, 2, 5000, &out);	/* kmod: not affected */
+	rw_xcheck_expire(x, 5000 + WINDOW, &out);
+	assert_int_equal(out.n, 1);
+	assert_int_equal(out.v[0].side, RW_XCHECK_KMOD);
+	rw_xcheck_stats(x, "vm1", &st);
+	assert_int_equal(st.after_loss, 1);
+	/* long after the loss, lone BPF reports count again */
+	rw_xcheck_observe(x, "vm1", RW_XCHECK_BPF, &a, 3, 3000 + WINDOW + 1, &out);
+	rw_xcheck_expire(x, 3000 + 3 * WINDOW, &out);
+	assert_int_equal(out.n, 2);
+	assert_int_equal(out.v[1].side, RW_XCHECK_BPF);
+	rw_xcheck_findings_release(&out);
+	rw_xcheck_free(x);
+}
+
 /* More VMs than the table holds: dropped, and said so once. */
 static void test_vm_table_bounded(void **state)
 {
@@ -341,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_is_reported),
 		cmocka_unit_test(test_hostile_reports),
 		cmocka_unit_test(test_fresh_stream_is_unverified),
+		cmocka_unit_test(test_loss_makes_partner_unverifiable),
 		cmocka_unit_test(test_vm_table_bounded),
 	};
 
