@@ -446,6 +446,13 @@ static void test_legit_pairs_then_commit_creds_exploit(void **state)
 		fail_msg("want exactly the exploit's cred-xcheck event, got %s",
 			 json_dumps(evs, JSON_COMPACT));
 	json_decref(evs);
+	/* The operator's view says the same. */
+	rw(&out, "status %s", VM);
+	if (!strstr(out, "cred-xcheck: ") || !strstr(out, " 1 kmod only, 0 bpf only"))
+		fail_msg("ringwatch status %s lacks the cross-check line:\n%s", VM, out);
+	printf("   %.*s\n", (int)strcspn(strstr(out, "cred-xcheck: "), "\n"),
+	       strstr(out, "cred-xcheck: "));
+	free(out);
 }
 
 int main(void)
