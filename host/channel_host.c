@@ -508,6 +508,7 @@ static void handle_frame(struct rw_ch_conn *c, const struct rw_msg *m, const uin
 	case RW_MSG_LOSS:
 	case RW_MSG_MODULE_SELF:
 	case RW_MSG_GUARD_EVENT:
+	case RW_MSG_CRED_CHANGE:
 		handle_sequenced(c, m, frame, len);
 		break;
 	case RW_MSG_ACK:

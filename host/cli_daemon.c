@@ -170,6 +170,19 @@ static void print_vm_status(json_t *vm)
 		       (long long)json_integer_value(json_object_get(ch, "messages")),
 		       (long long)json_integer_value(json_object_get(ch, "lost")));
 	}
+	{
+		json_t *x = json_object_get(json_object_get(vm, "channel"), "cred_xcheck");
+		static const char *const keys[] = { "matched", "kmod_only", "bpf_only", "unverified",
+						    "after_loss", "dropped", "pending" };
+		long long n[7];
+
+		for (size_t k = 0; k < 7; k++)
+			n[k] = (long long)json_integer_value(json_object_get(x, keys[k]));
+		if (json_is_object(x))
+			printf("  cred-xcheck: %lld paired, %lld kmod only, %lld bpf only, "
+			       "%lld unverified, %lld after loss, %lld dropped, %lld waiting\n",
+			       n[0], n[1], n[2], n[3], n[4], n[5], n[6]);
+	}
 	printf("%-12s %-8s %-18s %-24s %s\n", "CHECK", "RESULT", "SOURCE", "WHEN", "SUMMARY");
 	json_array_foreach(json_object_get(vm, "checks"), i, c)
 		printf("%-12s %-8s %-18s %-24s %s\n", str(c, "check"), str(c, "result"),

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "host/channel_service.h"
+#include "host/cred_xcheck.h"
 #include "host/daemon.h"
 #include "vmi/banner.h"
 #include "vmi/mem.h"
@@ -38,11 +39,20 @@ struct vm_health {
 	uint32_t cid;			/* transport A mapping, 0 none */
 };
 
+/* A CRED_CHANGE waiting for its stream's commit before the cross-check sees it. */
+struct staged_change {
+	struct rw_msg_cred_change c;
+	uint64_t seq;
+};
+
 /* Messages of one stream taken since its last commit (channel thread only). */
 struct stage {
 	struct rw_ch_stream_id id;
 	struct rw_store_chan_event *ev;
 	size_t nev, capev;
+	struct staged_change *chg;
+	size_t nchg, capchg;
+	bool lost_reports;		/* the stream says it lost cred reports */
 	struct rw_store_chan_state st[MAX_STAGE_STATES];
 	size_t nst;
 	struct stage *next;
@@ -86,6 +96,7 @@ struct rw_dchan {
 	uint64_t jobs_dropped;
 
 	struct stage *stages;		/* channel thread only */
+	struct rw_xcheck *xcheck;	/* own lock; fed by the channel thread */
 };
 
 static const char *component_name(uint8_t c)
@@ -161,6 +172,23 @@ json_t *rw_dchan_vm_health(struct rw_dchan *c, const char *vm)
 							"kernel_identified", h.ram_banner));
 	if (o && h.cid)
 		json_object_set_new(o, "vsock_cid", json_integer(h.cid));
+	if (o && c && c->xcheck) {
+		struct rw_xcheck_stats xs;
+
+		rw_xcheck_stats(c->xcheck, vm, &xs);
+		json_object_set_new(o, "cred_xcheck",
+				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+					      "reports_kmod", (json_int_t)xs.reports[RW_XCHECK_KMOD],
+					      "reports_bpf", (json_int_t)xs.reports[RW_XCHECK_BPF],
+					      "matched", (json_int_t)xs.matched, "kmod_only",
+					      (json_int_t)xs.one_sided[RW_XCHECK_KMOD], "bpf_only",
+					      (json_int_t)xs.one_sided[RW_XCHECK_BPF], "unverified",
+					      (json_int_t)xs.unverified, "after_loss",
+					      (json_int_t)xs.after_loss, "dropped",
+					      (json_int_t)xs.dropped, "pending",
+					      (json_int_t)xs.pending, "window_ms",
+					      (json_int_t)RW_XCHECK_WINDOW_MS_DEFAULT));
+	}
 	return o ? o : json_object();
 }
 
@@ -431,7 +459,8 @@ static void stage_clear(struct stage *s)
 		json_decref(s->ev[i].detail);
 	for (size_t i = 0; i < s->nst; i++)
 		json_decref(s->st[i].detail);
-	s->nev = s->nst = 0;
+	s->nev = s->nst = s->nchg = 0;
+	s->lost_reports = false;
 }
 
 static void stage_drop(struct rw_dchan *c, const struct rw_ch_stream_id *id)
@@ -443,6 +472,7 @@ static void stage_drop(struct rw_dchan *c, const struct rw_ch_stream_id *id)
 			*pp = s->next;
 			stage_clear(s);
 			free(s->ev);
+			free(s->chg);
 			free(s);
 			return;
 		}
@@ -467,6 +497,74 @@ static int stage_event(struct stage *s, const char *check, enum rw_severity sev,
 	s->ev[s->nev++] = (struct rw_store_chan_event){ .check = check, .sev = sev,
 							.detail = detail };
 	return 0;
+}
+
+static int stage_change(struct stage *s, const struct rw_msg_cred_change *c, uint64_t seq)
+{
+	if (s->nchg == s->capchg) {
+		size_t ncap = s->capchg ? s->capchg * 2 : 16;
+		struct staged_change *n;
+
+		if (ncap > MAX_STAGE_EVENTS || !(n = realloc(s->chg, ncap * sizeof(*n))))
+			return -ENOSPC;	/* refused: the guest resends after the next ACK */
+		s->chg = n;
+		s->capchg = ncap;
+	}
+	s->chg[s->nchg++] = (struct staged_change){ .c = *c, .seq = seq };
+	return 0;
+}
+
+/* --- credential-change cross-check (host/cred_xcheck.h) ----------------------------- */
+
+static bool xcheck_side_of(uint8_t component, enum rw_xcheck_side *side)
+{
+	if (component == RW_COMP_KMOD)
+		*side = RW_XCHECK_KMOD;
+	else if (component == RW_COMP_AGENT)
+		*side = RW_XCHECK_BPF;
+	else
+		return false;	/* a test stream speaks for neither side */
+	return true;
+}
+
+/* Store, announce and (when a rule says so) respond to the cross-check's findings. */
+static void xcheck_emit(struct rw_dchan *c, struct rw_xcheck_findings *out)
+{
+	char err[256];
+
+	for (size_t i = 0; i < out->n; i++) {
+		const struct rw_xcheck_finding *f = &out->v[i];
+		enum rw_severity sev = f->kind == RW_XF_OVERFLOW_END ? RW_SEV_WARNING
+								     : RW_SEV_ALERT;
+		json_t *detail = rw_xcheck_finding_json(f);
+		int64_t time_ms = 0, id;
+
+		if (!detail) {
+			rw_daemon_log(c->d, LOG_ERR, "cred-xcheck: out of memory for a finding "
+				      "of %s", f->vm);
+			continue;
+		}
+		id = rw_store_append_event(c->d->store, f->vm, "ringwatchd", "cred-xcheck", sev,
+					   detail, &time_ms, err, sizeof(err));
+		if (id < 0) {
+			rw_daemon_log(c->d, LOG_ERR, "cred-xcheck: storing a finding of %s: %s",
+				      f->vm, err);
+		} else {
+			rw_daemon_announce(c->d, id, time_ms, f->vm, "ringwatchd", "cred-xcheck",
+					   sev, detail);
+			if (rw_config_actions(c->d->cfg, "cred-xcheck", sev) &
+			    (RW_ACT_PAUSE | RW_ACT_DUMP | RW_ACT_PUSH_POLICY))
+				queue_response(c, f->vm, "cred-xcheck", sev, id);
+			if (sev == RW_SEV_ALERT)
+				rw_daemon_request_pass(c->d, f->vm);
+		}
+		json_decref(detail);
+	}
+	if (out->lost)
+		rw_daemon_log(c->d, LOG_ERR, "cred-xcheck: %llu finding(s) lost (out of memory)",
+			      (unsigned long long)out->lost);
+	rw_xcheck_findings_release(out);
+	out->lost = 0;
 }
 
 /* A latest-state row: replaced by newer messages of the same kind and key. */
@@ -549,6 +647,8 @@ static int sink_message(void *ctx, const struct rw_ch_stream_id *id, const struc
 				 module_self_detail(&msg->u.self, hex));
 		break;
 	case RW_MSG_GUARD_EVENT:
+		/* missed hook hits: commit_creds reports may be missing */
+		s->lost_reports |= msg->u.guard.kind == RW_GUARD_TRACKING_LOST;
 		detail = guard_detail(&msg->u.guard);
 		rc = stage_event(s, "guard-event", guard_severity(msg->u.guard.kind), detail);
 		break;
@@ -556,14 +656,22 @@ static int sink_message(void *ctx, const struct rw_ch_stream_id *id, const struc
 		detail = cred_detail(&msg->u.cred);
 		rc = stage_event(s, "cred-violation", RW_SEV_ALERT, detail);
 		break;
+	case RW_MSG_CRED_CHANGE:	/* not a row: the cross-check pairs them */
+		rc = stage_change(s, &msg->u.cred_change, msg->hdr.seq);
+		break;
 	case RW_MSG_LSM_EVENT:
 		report = id->component == RW_COMP_AGENT ? agent_report(&msg->u.lsm) : NULL;
+		/* BPF ring buffer overflow: credential records may be missing */
+		if (report && json_is_string(json_object_get(report, "agent")) &&
+		    !strcmp(json_string_value(json_object_get(report, "agent")), "overflow"))
+			s->lost_reports = true;
 		sev = lsm_severity(&msg->u.lsm, report);
 		detail = lsm_detail(&msg->u.lsm, report);
 		json_decref(report);
 		rc = stage_event(s, "lsm-event", sev, detail);
 		break;
 	case RW_MSG_LOSS:
+		s->lost_reports = true;
 		detail = json_pack("{s:I,s:I,s:I}", "count", (json_int_t)msg->u.loss.count,
 				   "first_seq", (json_int_t)msg->u.loss.first_seq, "last_seq",
 				   (json_int_t)msg->u.loss.last_seq);
@@ -641,6 +749,20 @@ static int sink_commit(void *ctx, const struct rw_ch_stream_id *id, uint64_t hwm
 			}
 	}
 	pthread_mutex_unlock(&c->lock);
+	/* Durable (acked from here on): now the cross-check may count them. */
+	if ((s->nchg || s->lost_reports) && c->xcheck) {
+		struct rw_xcheck_findings out = { 0 };
+		enum rw_xcheck_side side;
+		int64_t now = rw_mono_ms();
+
+		if (xcheck_side_of(id->component, &side) && s->lost_reports)
+			rw_xcheck_side_loss(c->xcheck, id->vm, side, now, &out);
+		if (xcheck_side_of(id->component, &side))
+			for (size_t i = 0; i < s->nchg; i++)
+				rw_xcheck_observe(c->xcheck, id->vm, side, &s->chg[i].c,
+						  s->chg[i].seq, now, &out);
+		xcheck_emit(c, &out);
+	}
 	stage_clear(s);
 	if (kick)	/* an alert from the guest: look at the VM now */
 		rw_daemon_request_pass(c->d, id->vm);
@@ -648,6 +770,17 @@ static int sink_commit(void *ctx, const struct rw_ch_stream_id *id, uint64_t hwm
 }
 
 /* --- app callbacks (channel thread) ---------------------------------------------- */
+
+static void xcheck_stream(struct rw_dchan *c, const struct rw_ch_stream_id *id, bool up)
+{
+	struct rw_xcheck_findings out = { 0 };
+	enum rw_xcheck_side side;
+
+	if (!c->xcheck || !xcheck_side_of(id->component, &side))
+		return;
+	rw_xcheck_side_state(c->xcheck, id->vm, side, up, rw_mono_ms(), &out);
+	xcheck_emit(c, &out);
+}
 
 static void app_ready(void *ctx, struct rw_ch_conn *conn)
 {
@@ -666,6 +799,7 @@ static void app_ready(void *ctx, struct rw_ch_conn *conn)
 	rw_ch_conn_set_user(conn, (void *)1);	/* counted in streams */
 	rw_daemon_log(c->d, LOG_INFO, "channel: %s stream of %s connected",
 		      component_name(id->component), id->vm);
+	xcheck_stream(c, id, true);
 }
 
 static void app_peer_ack(void *ctx, struct rw_ch_conn *conn, uint64_t acked)
@@ -716,6 +850,7 @@ static void app_close(void *ctx, struct rw_ch_conn *conn, const char *reason)
 		stage_drop(c, id);
 		rw_daemon_log(c->d, LOG_INFO, "channel: %s stream of %s closed: %s",
 			      component_name(id->component), id->vm, reason ? reason : "");
+		xcheck_stream(c, id, false);
 	}
 }
 
@@ -976,6 +1111,12 @@ static void *chan_main(void *arg)
 		}
 		send_pushes_locked(c);
 		pthread_mutex_unlock(&c->lock);
+		if (c->xcheck) {
+			struct rw_xcheck_findings out = { 0 };
+
+			rw_xcheck_expire(c->xcheck, rw_mono_ms(), &out);
+			xcheck_emit(c, &out);
+		}
 		rc = rw_channel_service_run_once(c->svc, LOOP_TIMEOUT_MS);
 		if (rc < 0 && rc != -ENOMEM) {
 			rw_daemon_log(c->d, LOG_ERR, "channel: poll failed: %s", strerror(-rc));
@@ -1010,6 +1151,11 @@ int rw_dchan_start(struct rw_daemon *d, char *err, size_t errlen)
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->generation = (uint32_t)(rw_now_ms() / 1000);	/* fresh across restarts */
+	c->xcheck = rw_xcheck_new(NULL);
+	if (!c->xcheck) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if ((size_t)snprintf(c->path, sizeof(c->path), "%s/%s", d->state_dir, RW_DCHAN_SOCKET) >=
 	    sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		snprintf(err, errlen, "state directory path too long for %s (max 107 bytes)",
@@ -1079,8 +1225,10 @@ void rw_dchan_stop(struct rw_daemon *d)
 		c->stages = s->next;
 		stage_clear(s);
 		free(s->ev);
+		free(s->chg);
 		free(s);
 	}
+	rw_xcheck_free(c->xcheck);
 	free(c->vms);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);

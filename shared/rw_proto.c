@@ -33,6 +33,7 @@
 #define ERROR_FIXED_LEN 16u
 #define MODULE_SELF_LEN (32u + RW_PROTO_MODULE_NAME_LEN)
 #define GUARD_FIXED_LEN 8u
+#define CRED_CHANGE_LEN (32u + 8u * RW_CRED_CHANGE_IDS)
 
 /* ---- little-endian byte access ----------------------------------------- */
 
@@ -158,6 +159,17 @@ const char *rw_proto_guard_kind_name(uint16_t kind)
 	return "?";
 }
 
+const char *rw_proto_cred_via_name(uint16_t via)
+{
+	switch (via) {
+	case RW_VIA_COMMIT_CREDS: return "commit_creds";
+	case RW_VIA_TASK_FIX_SETUID: return "task_fix_setuid";
+	case RW_VIA_TASK_FIX_SETGID: return "task_fix_setgid";
+	case RW_VIA_EXEC: return "bprm_committing_creds";
+	}
+	return "?";
+}
+
 const char *rw_proto_type_name(uint16_t type)
 {
 	switch (type) {
@@ -175,6 +187,7 @@ const char *rw_proto_type_name(uint16_t type)
 	case RW_MSG_ERROR: return "ERROR";
 	case RW_MSG_MODULE_SELF: return "MODULE_SELF";
 	case RW_MSG_GUARD_EVENT: return "GUARD_EVENT";
+	case RW_MSG_CRED_CHANGE: return "CRED_CHANGE";
 	}
 	return "?";
 }
@@ -208,6 +221,7 @@ static enum type_dir type_direction(uint16_t type)
 	case RW_MSG_LOSS:
 	case RW_MSG_MODULE_SELF:
 	case RW_MSG_GUARD_EVENT:
+	case RW_MSG_CRED_CHANGE:
 		return DIR_FROM_GUEST;
 	default:
 		return DIR_BOTH;
@@ -747,6 +761,55 @@ static int decode_guard(const uint8_t *p, uint32_t len, struct rw_msg_guard_even
 	return 0;
 }
 
+/* Which component may report a change seen on which path. */
+static bool cred_via_allowed(uint8_t component, uint16_t via)
+{
+	switch (component) {
+	case RW_COMP_KMOD:
+		return via == RW_VIA_COMMIT_CREDS;
+	case RW_COMP_AGENT:
+		return via != RW_VIA_COMMIT_CREDS;
+	default:
+		return true;	/* test programs speak for either side */
+	}
+}
+
+static int decode_cred_change(const uint8_t *p, uint32_t len, uint8_t component,
+			      struct rw_msg_cred_change *m)
+{
+	bool changed = false;
+	unsigned int i;
+	int err;
+
+	if (len != CRED_CHANGE_LEN)
+		return RW_EPROTO_PAYLOAD_LEN;
+	m->pid = get_le32(p);
+	m->tgid = get_le32(p + 4);
+	m->via = get_le16(p + 24);
+	m->flags = get_le16(p + 26);
+	m->syscall_nr = (int32_t)get_le32(p + 28);
+	if (m->via < RW_VIA_COMMIT_CREDS || m->via > RW_VIA_MAX)
+		return RW_EPROTO_BAD_ENUM;
+	if (!cred_via_allowed(component, m->via))
+		return RW_EPROTO_DIRECTION;
+	if (m->flags & ~RW_CRED_CHANGE_FLAGS_KNOWN)
+		return RW_EPROTO_RESERVED;
+	if (m->syscall_nr < -1)
+		return RW_EPROTO_RANGE;
+	err = check_fixed_str(p + 8, RW_PROTO_COMM_LEN);
+	if (err)
+		return err;
+	memcpy(m->comm, p + 8, RW_PROTO_COMM_LEN);
+	for (i = 0; i < RW_CRED_CHANGE_IDS; i++) {
+		m->old_ids[i] = get_le32(p + 32 + 4 * i);
+		m->new_ids[i] = get_le32(p + 32 + 4 * RW_CRED_CHANGE_IDS + 4 * i);
+		changed |= m->old_ids[i] != m->new_ids[i];
+	}
+	if (!changed)
+		return RW_EPROTO_EMPTY;
+	return 0;
+}
+
 /* ---- decode --------------------------------------------------------------- */
 
 static int check_type_rules(const struct rw_hdr *h)
@@ -784,6 +847,8 @@ static int decode_payload(const uint8_t *pl, const struct rw_hdr *h, struct rw_m
 	case RW_MSG_ERROR: return decode_error(pl, n, &msg->u.error);
 	case RW_MSG_MODULE_SELF: return decode_module_self(pl, n, &msg->u.self);
 	case RW_MSG_GUARD_EVENT: return decode_guard(pl, n, &msg->u.guard);
+	case RW_MSG_CRED_CHANGE:
+		return decode_cred_change(pl, n, h->component, &msg->u.cred_change);
 	}
 	return RW_EPROTO_UNKNOWN_TYPE;
 }
@@ -880,6 +945,7 @@ static long payload_size(const struct rw_msg *msg)
 		if (msg->u.guard.detail_len >= RW_PROTO_MAX_EVENT_DETAIL)
 			return RW_EPROTO_STR_TOO_LONG;
 		return GUARD_FIXED_LEN + msg->u.guard.detail_len + 1;
+	case RW_MSG_CRED_CHANGE: return CRED_CHANGE_LEN;
 	}
 	return RW_EPROTO_UNKNOWN_TYPE;
 }
@@ -1030,6 +1096,22 @@ static int encode_module_self(uint8_t *p, const struct rw_msg_module_self *m)
 	return put_fixed_str(p + 32, m->name, RW_PROTO_MODULE_NAME_LEN);
 }
 
+static int encode_cred_change(uint8_t *p, const struct rw_msg_cred_change *m)
+{
+	unsigned int i;
+
+	put_le32(p, m->pid);
+	put_le32(p + 4, m->tgid);
+	put_le16(p + 24, m->via);
+	put_le16(p + 26, m->flags);
+	put_le32(p + 28, (uint32_t)m->syscall_nr);
+	for (i = 0; i < RW_CRED_CHANGE_IDS; i++) {
+		put_le32(p + 32 + 4 * i, m->old_ids[i]);
+		put_le32(p + 32 + 4 * RW_CRED_CHANGE_IDS + 4 * i, m->new_ids[i]);
+	}
+	return put_fixed_str(p + 8, m->comm, RW_PROTO_COMM_LEN);
+}
+
 static int encode_payload(uint8_t *p, const struct rw_msg *msg)
 {
 	const struct rw_msg_error *er = &msg->u.error;
@@ -1089,6 +1171,8 @@ static int encode_payload(uint8_t *p, const struct rw_msg *msg)
 			put_counted_str(p + GUARD_FIXED_LEN, msg->u.guard.detail,
 					msg->u.guard.detail_len);
 		return 0;
+	case RW_MSG_CRED_CHANGE:
+		return encode_cred_change(p, &msg->u.cred_change);
 	}
 	return RW_EPROTO_UNKNOWN_TYPE;
 }

@@ -70,8 +70,9 @@ enum rw_msg_type {
 	RW_MSG_ERROR = 12,             /* both directions, unsequenced */
 	RW_MSG_MODULE_SELF = 13,       /* guest -> host */
 	RW_MSG_GUARD_EVENT = 14,       /* guest -> host */
+	RW_MSG_CRED_CHANGE = 15,       /* guest -> host */
 };
-#define RW_MSG_TYPE_MAX 14
+#define RW_MSG_TYPE_MAX 15
 
 /* Sender of a frame; the header carries it on every frame. */
 enum rw_component {
@@ -172,6 +173,23 @@ enum rw_guard_kind {
 	RW_GUARD_PARTNER_RESTORED = 13,
 };
 #define RW_GUARD_KIND_MAX 13
+
+/*
+ * CRED_CHANGE: a uid/gid-family change one guest component saw on a change
+ * path.  The host pairs ringwatch.ko's (commit_creds, its shadow update) with
+ * the BPF programs' (task_fix_setuid/setgid, exec) by task and new ids.
+ */
+enum rw_cred_via {
+	RW_VIA_COMMIT_CREDS = 1,    /* ringwatch.ko: commit_creds (shadow update) */
+	RW_VIA_TASK_FIX_SETUID = 2, /* BPF LSM task_fix_setuid */
+	RW_VIA_TASK_FIX_SETGID = 3, /* BPF LSM task_fix_setgid */
+	RW_VIA_EXEC = 4,            /* BPF LSM bprm_committing_creds */
+};
+#define RW_VIA_MAX 4
+#define RW_CRED_CHANGE_F_EXEC 0x1u /* the task was inside execve */
+#define RW_CRED_CHANGE_FLAGS_KNOWN RW_CRED_CHANGE_F_EXEC
+/* The ids of a CRED_CHANGE, in enum rw_cred_field order (RW_CRED_UID..FSGID). */
+#define RW_CRED_CHANGE_IDS 8u
 
 enum rw_policy_op {
 	RW_POLICY_ADD = 1,
@@ -388,6 +406,18 @@ struct rw_msg_guard_event {
 	uint16_t detail_len; /* without the NUL, < RW_PROTO_MAX_EVENT_DETAIL */
 };
 
+struct rw_msg_cred_change {
+	uint32_t pid;
+	uint32_t tgid;
+	char comm[RW_PROTO_COMM_LEN]; /* NUL-terminated */
+	uint16_t via;                 /* enum rw_cred_via; kmod: COMMIT_CREDS only,
+				       * agent: the others */
+	uint16_t flags;               /* RW_CRED_CHANGE_F_* */
+	int32_t syscall_nr;           /* syscall in progress, -1 unknown */
+	uint32_t old_ids[RW_CRED_CHANGE_IDS]; /* uid gid suid sgid euid egid fsuid fsgid */
+	uint32_t new_ids[RW_CRED_CHANGE_IDS]; /* differs from old_ids somewhere */
+};
+
 struct rw_msg {
 	struct rw_hdr hdr;
 	union {
@@ -405,6 +435,7 @@ struct rw_msg {
 		struct rw_msg_error error;
 		struct rw_msg_module_self self;
 		struct rw_msg_guard_event guard;
+		struct rw_msg_cred_change cred_change;
 	} u;
 };
 
@@ -415,6 +446,9 @@ const char *rw_proto_strerror(int err);
 
 /* Name of a GUARD_EVENT kind ("unload_attempt"...), "?" if unknown. */
 const char *rw_proto_guard_kind_name(uint16_t kind);
+
+/* Name of a CRED_CHANGE path ("commit_creds"...), "?" if unknown. */
+const char *rw_proto_cred_via_name(uint16_t via);
 
 /* Name of a message type ("HELLO"...), "?" if unknown. */
 const char *rw_proto_type_name(uint16_t type);

@@ -517,33 +517,65 @@ static __always_inline void rw_scan_env(struct linux_binprm *bprm, const char *f
 	}
 }
 
+/* All eight ids of @c in wire order (uid gid suid sgid euid egid fsuid fsgid). */
+static __always_inline void rw_cred_ids(__u32 ids[RW_BPF_CRED_IDS], const struct cred *c)
+{
+	ids[0] = BPF_CORE_READ(c, uid.val);
+	ids[1] = BPF_CORE_READ(c, gid.val);
+	ids[2] = BPF_CORE_READ(c, suid.val);
+	ids[3] = BPF_CORE_READ(c, sgid.val);
+	ids[4] = BPF_CORE_READ(c, euid.val);
+	ids[5] = BPF_CORE_READ(c, egid.val);
+	ids[6] = BPF_CORE_READ(c, fsuid.val);
+	ids[7] = BPF_CORE_READ(c, fsgid.val);
+}
+
+/*
+ * One RW_EV_CRED_CHANGE when any of the eight ids differs.  The host pairs
+ * it with ringwatch.ko's report of the same commit_creds (issue 7 item 4).
+ */
+static __always_inline void rw_cred_change(__u32 source, const struct cred *new,
+					   const struct cred *old, const char *filename)
+{
+	struct rw_bpf_cred_ids ids = {};
+	struct rw_bpf_event *ev;
+	bool changed = false;
+	int i;
+
+	rw_cred_ids(ids.old_ids, old);
+	rw_cred_ids(ids.new_ids, new);
+	for (i = 0; i < RW_BPF_CRED_IDS; i++)
+		changed |= ids.old_ids[i] != ids.new_ids[i];
+	if (!changed)
+		return;
+	ev = rw_event_new(RW_EV_CRED_CHANGE, 0);
+	if (!ev)
+		return;
+	ev->arg[0] = source;
+	ev->arg[1] = ids.old_ids[0];
+	ev->arg[2] = ids.old_ids[4];
+	ev->arg[3] = ids.new_ids[0];
+	ev->arg[4] = ids.new_ids[4];
+	ev->arg[5] = ids.new_ids[5];
+	__builtin_memcpy(&ev->cred, &ids, sizeof(ids));
+	if (filename)
+		bpf_probe_read_kernel_str(ev->path, sizeof(ev->path), filename);
+	bpf_ringbuf_submit(ev, 0);
+}
+
 SEC("lsm/bprm_committing_creds")
 int BPF_PROG(rw_exec_commit, struct linux_binprm *bprm)
 {
 	struct rw_bpf_config *cfg = rw_cfg();
 	struct task_struct *task = bpf_get_current_task_btf();
-	const struct cred *old = task->real_cred;
 	struct cred *new = bprm->cred;
-	struct rw_bpf_event *ev;
 
 	if (!cfg || !cfg->agent_exe_ino)
 		return 0;
 	if (cfg->env_watch_count)
 		rw_scan_env(bprm, bprm->filename);
-	if (!new || (new->uid.val == old->uid.val && new->euid.val == old->euid.val &&
-		     new->gid.val == old->gid.val && new->egid.val == old->egid.val))
-		return 0;
-	ev = rw_event_new(RW_EV_CRED_CHANGE, 0);
-	if (ev) {
-		ev->arg[0] = RW_CRED_EXEC;
-		ev->arg[1] = old->uid.val;
-		ev->arg[2] = old->euid.val;
-		ev->arg[3] = new->uid.val;
-		ev->arg[4] = new->euid.val;
-		ev->arg[5] = new->egid.val;
-		bpf_probe_read_kernel_str(ev->path, sizeof(ev->path), bprm->filename);
-		bpf_ringbuf_submit(ev, 0);
-	}
+	if (new)
+		rw_cred_change(RW_CRED_EXEC, new, task->real_cred, bprm->filename);
 	return 0;
 }
 
@@ -551,23 +583,21 @@ SEC("lsm/task_fix_setuid")
 int BPF_PROG(rw_setuid, struct cred *new, const struct cred *old, int flags, int ret)
 {
 	struct rw_bpf_config *cfg = rw_cfg();
-	struct rw_bpf_event *ev;
 
 	if (ret || !cfg || !cfg->agent_exe_ino)
 		return ret;
-	if (new->uid.val == old->uid.val && new->euid.val == old->euid.val &&
-	    new->suid.val == old->suid.val && new->fsuid.val == old->fsuid.val)
-		return 0;
-	ev = rw_event_new(RW_EV_CRED_CHANGE, 0);
-	if (ev) {
-		ev->arg[0] = RW_CRED_SETID;
-		ev->arg[1] = old->uid.val;
-		ev->arg[2] = old->euid.val;
-		ev->arg[3] = new->uid.val;
-		ev->arg[4] = new->euid.val;
-		ev->arg[5] = new->egid.val;
-		bpf_ringbuf_submit(ev, 0);
-	}
+	rw_cred_change(RW_CRED_SETID, new, old, NULL);
+	return 0;
+}
+
+SEC("lsm/task_fix_setgid")
+int BPF_PROG(rw_setgid, struct cred *new, const struct cred *old, int flags, int ret)
+{
+	struct rw_bpf_config *cfg = rw_cfg();
+
+	if (ret || !cfg || !cfg->agent_exe_ino)
+		return ret;
+	rw_cred_change(RW_CRED_SETGID, new, old, NULL);
 	return 0;
 }
 

@@ -61,7 +61,15 @@ enum rw_bpf_module_reason {
 /* arg[0] of RW_EV_CRED_CHANGE */
 enum rw_bpf_cred_source {
 	RW_CRED_SETID = 1,		/* task_fix_setuid */
-	RW_CRED_EXEC = 2,		/* bprm_committing_creds (setuid/setgid binary) */
+	RW_CRED_EXEC = 2,		/* bprm_committing_creds (any id changed by exec) */
+	RW_CRED_SETGID = 3,		/* task_fix_setgid */
+};
+
+/* ids of RW_EV_CRED_CHANGE: uid gid suid sgid euid egid fsuid fsgid (wire order) */
+#define RW_BPF_CRED_IDS 8
+struct rw_bpf_cred_ids {
+	__u32 old_ids[RW_BPF_CRED_IDS];
+	__u32 new_ids[RW_BPF_CRED_IDS];
 };
 
 /* arg[0] of RW_EV_GUARD_PIN */
@@ -89,6 +97,7 @@ enum rw_bpf_obj_type {
  *  EXEC_ENV             killed (0/1) (name = "VAR=value" prefix, path = filename)
  *  ENV_SCAN_INCOMPLETE  bytes scanned
  *  CRED_CHANGE          source, old uid, old euid, new uid, new euid, new egid
+ *                       (all eight ids before and after: cred, over sha256/name)
  *  GUARD_BPF            bpf cmd, object type, object id
  *  GUARD_PIN            op, inode number
  *  GUARD_SIGNAL         target tgid, signal
@@ -105,8 +114,13 @@ struct rw_bpf_event {
 	__u32 euid;
 	__u32 arg[6];
 	char comm[RW_BPF_COMM_LEN];
-	__u8 sha256[RW_BPF_SHA256_LEN];
-	char name[RW_BPF_NAME_LEN];
+	union {
+		struct {
+			__u8 sha256[RW_BPF_SHA256_LEN];
+			char name[RW_BPF_NAME_LEN];
+		};
+		struct rw_bpf_cred_ids cred;	/* RW_EV_CRED_CHANGE only */
+	};
 	char path[RW_BPF_PATH_LEN];
 };
 

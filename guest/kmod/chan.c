@@ -128,6 +128,18 @@ static void rw_kchan_count_loss(u64 seq)
 	atomic64_inc(&rw_kchan.lost);
 }
 
+/*
+ * Credential-change reports (one per setuid) may fill the queue only so far:
+ * violations, guard events and heartbeats keep the rest.  A report over the
+ * limit is a loss like any other (the host sees the LOSS).
+ */
+#define RW_KCHAN_CRED_CHANGE_MAX	(RW_KCHAN_QUEUE_MAX * 3 / 4)
+
+static unsigned int rw_kchan_limit(u16 type)
+{
+	return type == RW_MSG_CRED_CHANGE ? RW_KCHAN_CRED_CHANGE_MAX : RW_KCHAN_QUEUE_MAX;
+}
+
 int rw_kchan_enqueue(struct rw_msg *msg)
 {
 	struct rw_kchan_frame *f;
@@ -161,7 +173,7 @@ int rw_kchan_enqueue(struct rw_msg *msg)
 	spin_lock_irqsave(&rw_kchan.lock, flags);
 	if (!rw_kchan.open) {
 		ret = -EINVAL;
-	} else if (!f || rw_kchan.queued >= RW_KCHAN_QUEUE_MAX) {
+	} else if (!f || rw_kchan.queued >= rw_kchan_limit(t)) {
 		/* Dropped, but the number is used: the host sees the gap
 		 * and the LOSS that explains it.
 		 */

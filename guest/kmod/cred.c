@@ -37,6 +37,7 @@
 #include <linux/thread_info.h>
 #include <linux/tracepoint.h>
 #include <linux/user_namespace.h>
+#include <asm/syscall.h>
 
 #include "ringwatch.h"
 
@@ -454,6 +455,47 @@ static void rw_shadow_set_creds(struct task_struct *t, const struct cred *real,
 	rcu_read_unlock();
 }
 
+static void rw_cred_ids(u32 ids[RW_CRED_IDS], const struct cred *c)
+{
+	ids[RW_F_UID - RW_F_UID] = __kuid_val(c->uid);
+	ids[RW_F_GID - RW_F_UID] = __kgid_val(c->gid);
+	ids[RW_F_SUID - RW_F_UID] = __kuid_val(c->suid);
+	ids[RW_F_SGID - RW_F_UID] = __kgid_val(c->sgid);
+	ids[RW_F_EUID - RW_F_UID] = __kuid_val(c->euid);
+	ids[RW_F_EGID - RW_F_UID] = __kgid_val(c->egid);
+	ids[RW_F_FSUID - RW_F_UID] = __kuid_val(c->fsuid);
+	ids[RW_F_FSGID - RW_F_UID] = __kgid_val(c->fsgid);
+}
+
+/*
+ * Tell the host about a uid/gid-family change committed by current, so it
+ * can pair it with what the BPF programs saw at task_fix_setuid/setgid and
+ * exec: a change only commit_creds saw did not come through those paths
+ * (an exploit calling commit_creds itself).  Capability-only and
+ * refcount-only commits are not reported.
+ */
+static noinline void rw_cred_report_change(const struct cred *new)
+{
+	const struct cred *old = current_real_cred();
+	struct rw_cred_change ch;
+	struct pt_regs *uregs;
+
+	rw_cred_ids(ch.old_ids, old);
+	rw_cred_ids(ch.new_ids, new);
+	if (!memcmp(ch.old_ids, ch.new_ids, sizeof(ch.old_ids)))
+		return;
+	ch.pid = task_pid_nr(current);
+	ch.tgid = task_tgid_nr(current);
+	strscpy(ch.comm, current->comm, sizeof(ch.comm));
+	ch.exec = current->in_execve;
+	ch.syscall_nr = -1;
+	if (!(current->flags & PF_KTHREAD)) {
+		uregs = task_pt_regs(current);
+		ch.syscall_nr = (int)syscall_get_nr(current, uregs);
+	}
+	rw_report_cred_change(&ch);
+}
+
 /* commit_creds(new): check what is being replaced, then record @new. */
 static int rw_pre_commit_creds(struct kprobe *p, struct pt_regs *regs)
 {
@@ -462,6 +504,7 @@ static int rw_pre_commit_creds(struct kprobe *p, struct pt_regs *regs)
 	if (!in_task() || !new)
 		return 0;
 	rw_cred_check_current(RW_CHECK_COMMIT_CREDS, false);
+	rw_cred_report_change(new);
 	rw_shadow_set_creds(current, new, new);
 	return 0;
 }

@@ -25,6 +25,7 @@ enum rw_report_type {
 	RW_REP_CHALLENGE,
 	RW_REP_SELF,
 	RW_REP_EVENT,
+	RW_REP_CRED_CHANGE,
 	RW_REP_NR
 };
 
@@ -34,6 +35,7 @@ static const char * const rw_report_type_names[RW_REP_NR] = {
 	[RW_REP_CHALLENGE] = "challenge_answer",
 	[RW_REP_SELF] = "self_desc",
 	[RW_REP_EVENT] = "event",
+	[RW_REP_CRED_CHANGE] = "cred_change",
 };
 
 static const char * const rw_event_names[RW_EV_NR] = {
@@ -417,6 +419,24 @@ void rw_report_cred_violation(const struct rw_cred_violation *v)
 		rw_line_add(&l, "%s0x%llx", i ? "," : "", v->diffs[i].live);
 	rw_report_emit(RW_REP_CRED_VIOLATION,
 		       rw_report_type_names[RW_REP_CRED_VIOLATION], &l, true);
+}
+
+void rw_report_cred_change(const struct rw_cred_change *c)
+{
+	struct rw_msg m = { .hdr.type = RW_MSG_CRED_CHANGE };
+	struct rw_msg_cred_change *w = &m.u.cred_change;
+
+	BUILD_BUG_ON(RW_CRED_IDS != RW_CRED_CHANGE_IDS);
+	atomic64_inc(&rw_type_count[RW_REP_CRED_CHANGE]);
+	w->pid = c->pid;
+	w->tgid = c->tgid;
+	strscpy(w->comm, c->comm, sizeof(w->comm));
+	w->via = RW_VIA_COMMIT_CREDS;
+	w->flags = c->exec ? RW_CRED_CHANGE_F_EXEC : 0;
+	w->syscall_nr = c->syscall_nr < -1 ? -1 : c->syscall_nr;
+	memcpy(w->old_ids, c->old_ids, sizeof(w->old_ids));
+	memcpy(w->new_ids, c->new_ids, sizeof(w->new_ids));
+	rw_wire_send(&m);
 }
 
 void rw_report_cpu_state(const struct rw_cpu_state *s, enum rw_cpu_report_reason why)

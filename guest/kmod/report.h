@@ -77,6 +77,20 @@ struct rw_cred_violation {
 	struct rw_field_diff diffs[RW_F_NR];
 };
 
+/* uid gid suid sgid euid egid fsuid fsgid: RW_F_UID.. order (and the wire's). */
+#define RW_CRED_IDS		8
+
+/* A uid/gid-family change accepted at commit_creds (cross-checked by the host). */
+struct rw_cred_change {
+	pid_t pid;
+	pid_t tgid;
+	char comm[TASK_COMM_LEN];
+	bool exec;		/* inside execve */
+	int syscall_nr;		/* -1: none / unknown */
+	u32 old_ids[RW_CRED_IDS];
+	u32 new_ids[RW_CRED_IDS];
+};
+
 enum rw_cpu_report_reason {
 	RW_CPUREP_LOAD,
 	RW_CPUREP_PERIODIC,
@@ -148,6 +162,8 @@ enum rw_event_kind {
 };
 
 void rw_report_cred_violation(const struct rw_cred_violation *v);
+/* Sent and counted only: too frequent for the log and the ring. */
+void rw_report_cred_change(const struct rw_cred_change *c);
 void rw_report_cpu_state(const struct rw_cpu_state *s, enum rw_cpu_report_reason why);
 void rw_report_challenge(const struct rw_challenge_answer *a);
 void rw_report_self(const struct rw_self_desc *d);

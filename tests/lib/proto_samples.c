@@ -1,5 +1,6 @@
 #include "tests/lib/proto_samples.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Longest strings the protocol allows (without the NUL), filled once. */
@@ -231,6 +232,26 @@ static void sample_guard(unsigned v, struct rw_msg *m)
 	}
 }
 
+/* 0: the kernel module's commit_creds, 1: limits from the agent (exec, all
+ * ids changed, longest comm), 2: a test program, one id changed. */
+static void sample_cred_change(unsigned v, struct rw_msg *m)
+{
+	struct rw_msg_cred_change *c = &m->u.cred_change;
+	unsigned i;
+
+	m->hdr.component = v == 0 ? RW_COMP_KMOD : v == 1 ? RW_COMP_AGENT : RW_COMP_TEST;
+	c->pid = v == 1 ? ~0u : 4242 + v;
+	c->tgid = v == 1 ? ~0u : 4242;
+	c->via = v == 0 ? RW_VIA_COMMIT_CREDS : v == 1 ? RW_VIA_MAX : RW_VIA_TASK_FIX_SETUID;
+	c->flags = v == 1 ? RW_CRED_CHANGE_FLAGS_KNOWN : 0;
+	c->syscall_nr = v == 0 ? 117 : v == 1 ? 0x7fffffff : -1;
+	snprintf(c->comm, sizeof(c->comm), "%s", v == 1 ? "fifteen-chars-x" : v ? "" : "su");
+	for (i = 0; i < RW_CRED_CHANGE_IDS; i++) {
+		c->old_ids[i] = v == 1 ? ~0u - i : 1000;
+		c->new_ids[i] = v == 1 ? i : v == 2 && i ? 1000 : 0;
+	}
+}
+
 int rw_test_proto_sample(uint16_t type, unsigned variant, struct rw_msg *m)
 {
 	unsigned v = variant % RW_TEST_PROTO_VARIANTS;
@@ -267,6 +288,7 @@ int rw_test_proto_sample(uint16_t type, unsigned variant, struct rw_msg *m)
 	case RW_MSG_ERROR: sample_error(v, m); break;
 	case RW_MSG_MODULE_SELF: sample_module_self(v, m); break;
 	case RW_MSG_GUARD_EVENT: sample_guard(v, m); break;
+	case RW_MSG_CRED_CHANGE: sample_cred_change(v, m); break;
 	default:
 		return -1;
 	}

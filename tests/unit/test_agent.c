@@ -261,6 +261,27 @@ static void collect(void *arg, const char *line)
 	l->n++;
 }
 
+/* Credential changes carry all eight ids before and after (the host's cross-check). */
+static void test_event_json_cred_ids(void **state)
+{
+	struct rw_bpf_event ev = sample(RW_EV_CRED_CHANGE);
+	const char *js;
+
+	(void)state;
+	ev.arg[0] = RW_CRED_SETGID;
+	for (int i = 0; i < RW_BPF_CRED_IDS; i++) {
+		ev.cred.old_ids[i] = 1000;
+		ev.cred.new_ids[i] = i == 1 || i == 3 || i == 5 || i == 7 ? 0 : 1000;
+	}
+	js = to_json(&ev);
+	assert_non_null(strstr(js, "\"source\":\"setgid\""));
+	assert_non_null(strstr(js, "\"old_ids\":[1000,1000,1000,1000,1000,1000,1000,1000]"));
+	assert_non_null(strstr(js, "\"new_ids\":[1000,0,1000,0,1000,0,1000,0]"));
+	/* the ids share storage with sha256/name, which this kind never uses */
+	assert_int_equal(sizeof(ev.cred), 2 * RW_BPF_CRED_IDS * sizeof(__u32));
+	assert_true(sizeof(ev.cred) <= sizeof(ev.sha256) + sizeof(ev.name));
+}
+
 static void test_ctl_lines(void **state)
 {
 	struct lines got = { 0 };
@@ -337,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_policy_errors),
 		cmocka_unit_test(test_event_json_kinds),
 		cmocka_unit_test(test_event_json_hostile),
+		cmocka_unit_test(test_event_json_cred_ids),
 		cmocka_unit_test(test_ctl_lines),
 		cmocka_unit_test(test_kmod_hook_of_section),
 	};

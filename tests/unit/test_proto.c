@@ -207,6 +207,18 @@ static void assert_payload_equal(const struct rw_msg *ma, const struct rw_msg *m
 			assert_null(b->u.guard.detail);
 		}
 		break;
+	case RW_MSG_CRED_CHANGE:
+		EQ(u.cred_change.pid);
+		EQ(u.cred_change.tgid);
+		EQ(u.cred_change.via);
+		EQ(u.cred_change.flags);
+		EQ(u.cred_change.syscall_nr);
+		assert_string_equal(a->u.cred_change.comm, b->u.cred_change.comm);
+		assert_memory_equal(a->u.cred_change.old_ids, b->u.cred_change.old_ids,
+				    sizeof(a->u.cred_change.old_ids));
+		assert_memory_equal(a->u.cred_change.new_ids, b->u.cred_change.new_ids,
+				    sizeof(a->u.cred_change.new_ids));
+		break;
 	default:
 		fail_msg("no comparison for type %u", ma->hdr.type);
 	}
@@ -602,6 +614,16 @@ static void test_payload_field_errors(void **state)
 		{ RW_MSG_GUARD_EVENT, 0, 2, 2, 5, RW_EPROTO_PAYLOAD_LEN },
 		{ RW_MSG_GUARD_EVENT, 0, 8 + 44, 1, '!', RW_EPROTO_STR_UNTERMINATED },
 		{ RW_MSG_GUARD_EVENT, 0, 8 + 3, 1, 0, RW_EPROTO_STR_EMBEDDED_NUL },
+		/* CRED_CHANGE (variant 0 from the kmod, 1 from the agent, 2 from a test) */
+		{ RW_MSG_CRED_CHANGE, 0, 24, 2, 0, RW_EPROTO_BAD_ENUM },
+		{ RW_MSG_CRED_CHANGE, 2, 24, 2, RW_VIA_MAX + 1, RW_EPROTO_BAD_ENUM },
+		{ RW_MSG_CRED_CHANGE, 0, 24, 2, RW_VIA_TASK_FIX_SETUID, RW_EPROTO_DIRECTION },
+		{ RW_MSG_CRED_CHANGE, 1, 24, 2, RW_VIA_COMMIT_CREDS, RW_EPROTO_DIRECTION },
+		{ RW_MSG_CRED_CHANGE, 0, 26, 2, 2, RW_EPROTO_RESERVED },
+		{ RW_MSG_CRED_CHANGE, 0, 28, 4, (uint32_t)-2, RW_EPROTO_RANGE },
+		{ RW_MSG_CRED_CHANGE, 0, 8 + 3, 1, 'x', RW_EPROTO_RESERVED }, /* after comm NUL */
+		{ RW_MSG_CRED_CHANGE, 1, 8 + 15, 1, 'x', RW_EPROTO_STR_UNTERMINATED },
+		{ RW_MSG_CRED_CHANGE, 2, 32, 4, 0, RW_EPROTO_EMPTY }, /* old uid = new uid */
 	};
 	struct rw_msg m, out;
 	unsigned i;

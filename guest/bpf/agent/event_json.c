@@ -201,8 +201,17 @@ static int put_kind_fields(const struct rw_bpf_event *ev, char *out, size_t outl
 		if (put(out, outlen, pos,
 			",\"source\":\"%s\",\"old_uid\":%u,\"old_euid\":%u,\"new_uid\":%u,"
 			"\"new_euid\":%u,\"new_egid\":%u",
-			a[0] == RW_CRED_EXEC ? "exec" : "setid", a[1], a[2], a[3], a[4], a[5]))
+			a[0] == RW_CRED_EXEC ? "exec" : a[0] == RW_CRED_SETGID ? "setgid" : "setid",
+			a[1], a[2], a[3], a[4], a[5]))
 			return -1;
+		for (int i = 0; i < 2; i++) {
+			const __u32 *ids = i ? ev->cred.new_ids : ev->cred.old_ids;
+
+			if (put(out, outlen, pos, ",\"%s\":[%u,%u,%u,%u,%u,%u,%u,%u]",
+				i ? "new_ids" : "old_ids", ids[0], ids[1], ids[2], ids[3], ids[4],
+				ids[5], ids[6], ids[7]))
+				return -1;
+		}
 		if (ev->path[0] && put_field(out, outlen, pos, "file", ev->path, sizeof(ev->path)))
 			return -1;
 		return 0;

@@ -109,6 +109,52 @@ static unsigned long long send_msg(struct rw_forward *fw, struct rw_msg *msg, co
 	return msg->hdr.seq;
 }
 
+/* The CRED_CHANGE path of a credential-change record, 0 for an unknown source. */
+static uint16_t cred_via_of(uint32_t source)
+{
+	switch (source) {
+	case RW_CRED_SETID: return RW_VIA_TASK_FIX_SETUID;
+	case RW_CRED_SETGID: return RW_VIA_TASK_FIX_SETGID;
+	case RW_CRED_EXEC: return RW_VIA_EXEC;
+	}
+	return 0;
+}
+
+/*
+ * A credential change goes to the host as CRED_CHANGE, the message the host
+ * pairs with ringwatch.ko's report of the same commit (its cross-check).
+ * Returns the seq, 0 when not sent.
+ */
+static unsigned long long send_cred_change(struct rw_forward *fw, const struct rw_bpf_event *ev)
+{
+	struct rw_msg msg;
+	struct rw_msg_cred_change *c = &msg.u.cred_change;
+	int rc;
+
+	if (!fw->chan)
+		return 0;
+	memset(&msg, 0, sizeof(msg));
+	msg.hdr.type = RW_MSG_CRED_CHANGE;
+	c->pid = ev->pid;
+	c->tgid = ev->tgid;
+	memcpy(c->comm, ev->comm, sizeof(c->comm) - 1);
+	c->via = cred_via_of(ev->arg[0]);
+	c->flags = c->via == RW_VIA_EXEC ? RW_CRED_CHANGE_F_EXEC : 0;
+	c->syscall_nr = -1;
+	memcpy(c->old_ids, ev->cred.old_ids, sizeof(c->old_ids));
+	memcpy(c->new_ids, ev->cred.new_ids, sizeof(c->new_ids));
+	rc = rw_chan_send(fw->chan, &msg);
+	if (rc == -ENOBUFS) {
+		fw->queue_full++;	/* counted by rw_chan, reported to the host as LOSS */
+		return msg.hdr.seq;
+	}
+	if (rc) {
+		fw->failures++;
+		return 0;
+	}
+	return msg.hdr.seq;
+}
+
 int rw_forward_event(struct rw_forward *fw, const struct rw_bpf_event *ev, const char *json)
 {
 	struct rw_msg msg;
@@ -116,6 +162,14 @@ int rw_forward_event(struct rw_forward *fw, const struct rw_bpf_event *ev, const
 	bool has_sha = false;
 	int rc;
 
+	if (ev->kind == RW_EV_CRED_CHANGE && cred_via_of(ev->arg[0])) {
+		seq = send_cred_change(fw, ev);
+		rc = local_copy(fw, seq, json);
+		fw->lines++;
+		if (rc)
+			fw->failures++;
+		return rc;
+	}
 	memset(&msg, 0, sizeof(msg));
 	msg.u.lsm.kind = lsm_kind_of(ev->kind);
 	msg.u.lsm.verdict = ev->verdict < 0 && ev->verdict >= RW_LSM_VERDICT_MIN ? ev->verdict :
