@@ -298,38 +298,6 @@ static const char stream_script[] =
 	"  echo $i > /tmp/stream.count\n"
 	") </dev/null >/dev/null 2>&1 &\n";
 
-static pid_t start_vsockd(const char *vm, const char *vhost, const char *log)
-{
-	char bin[700], upstream[300];
-	pid_t pid;
-
-	snprintf(bin, sizeof(bin), "%s/rel/bin/ringwatch-vsockd", env.build);
-	snprintf(upstream, sizeof(upstream), "%s/channel.sock", rwd.state_dir);
-	if (access(bin, X_OK))
-		fail_msg("%s missing (make -f mk/build.mk VARIANT=rel bins)", bin);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		execl(bin, bin, "--vm", vm, "--cid", "3", "--socket", vhost, "--upstream", upstream,
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100 && access(vhost, F_OK); i++)
-		usleep(50000);
-	if (access(vhost, F_OK))
-		fail_msg("ringwatch-vsockd did not create %s (log %s)", vhost, log);
-	return pid;
-}
-
 static size_t count_events(const char *vm, const char *event)
 {
 	json_t *evs = agent_events(vm, event);
@@ -372,7 +340,7 @@ static void test_kill9_while_streaming(void **state)
 	make_overlay(overlay2, sizeof(overlay2), "dchan-g2", stream_script);
 	snprintf(vhost, sizeof(vhost), "%s/c2.vhost", rwd.dir);
 	snprintf(log, sizeof(log), "%s/c2.vsockd.log", rwd.dir);
-	vsockd2 = start_vsockd("ringwatch-test-c2", vhost, log);
+	vsockd2 = rw_test_daemon_start_vsockd(&rwd, "ringwatch-test-c2", vhost, log);
 	opts.overlay_dir = overlay2;
 	opts.vsock = RW_VSOCK_VHOST_USER;
 	opts.vhost_user_socket = vhost;

@@ -37,6 +37,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/lib/e2e_daemon.h"
 #include "tests/lib/harness.h"
 
 #define VM "ringwatch-test-x1"
@@ -44,81 +45,11 @@
 #define SETTLE_S 25		/* > the host's 10 s window, TCG is slow */
 
 static struct rw_test_env env;
-static char dir[128], control[256], state_dir[256], conf[256], overlay[256];
-static int daemon_pid;
+static struct rw_test_daemon rwd;
+static char overlay[256];
 static pid_t vsockd_pid;
 static struct rw_vm guest;
 static bool guest_up;
-
-static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(char **out, const char *fmt, ...)
-{
-	char cmd[4096], buf[4096];
-	size_t len = 0, cap = 0;
-	char *text = NULL;
-	va_list ap;
-	FILE *p;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (fgets(buf, sizeof(buf), p)) {
-		size_t n = strlen(buf);
-
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			text = realloc(text, cap);
-			assert_non_null(text);
-		}
-		memcpy(text + len, buf, n + 1);
-		len += n;
-	}
-	status = pclose(p);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int rw(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int rw(char **out, const char *fmt, ...)
-{
-	char args[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return sh(out, "RINGWATCH_CONTROL='%s' '%s/rel/bin/ringwatch' %s 2>&1", control, env.build,
-		  args);
-}
-
-/* `ringwatch ARGS`, exit 0 or 1 (an open alert), parsed as JSON. */
-static json_t *rw_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *rw_json(const char *fmt, ...)
-{
-	char args[2048], *out;
-	json_error_t jerr;
-	va_list ap;
-	json_t *o;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	rc = rw(&out, "%s", args);
-	if (rc != 0 && rc != 1)
-		fail_msg("ringwatch %s: exit %d:\n%s", args, rc, out);
-	o = json_loads(out, 0, &jerr);
-	if (!o)
-		fail_msg("ringwatch %s: not JSON (%s):\n%.2000s", args, jerr.text, out);
-	free(out);
-	return o;
-}
 
 static const char *str(json_t *o, const char *key)
 {
@@ -133,7 +64,7 @@ static void copy_file(const char *src, const char *rel, int mode)
 
 	if (access(src, R_OK))
 		fail_msg("missing %s (scripts/build-payloads, scripts/build-guest-bpf)", src);
-	if (sh(&out, "mkdir -p \"$(dirname '%s/%s')\" && cp '%s' '%s/%s' && chmod %o '%s/%s' 2>&1",
+	if (rw_test_sh(&out, "mkdir -p \"$(dirname '%s/%s')\" && cp '%s' '%s/%s' && chmod %o '%s/%s' 2>&1",
 	       overlay, rel, src, overlay, rel, mode, overlay, rel))
 		fail_msg("copying %s: %s", src, out);
 	free(out);
@@ -168,69 +99,15 @@ static void make_overlay(void)
 			   0755);
 }
 
-static void start_daemon(void)
-{
-	char path[300], *out;
-	FILE *f;
-	int rc = sh(&out, "'%s/rel/bin/ringwatchd' --state-dir '%s' --control '%s' --config '%s' "
-		    "2>&1", env.build, state_dir, control, conf);
-
-	if (rc != 0)
-		fail_msg("ringwatchd exited %d: %s", rc, out);
-	free(out);
-	snprintf(path, sizeof(path), "%s/ringwatchd.lock", state_dir);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%d", &daemon_pid), 1);
-	fclose(f);
-	assert_true(daemon_pid > 0);
-}
-
-static pid_t start_vsockd(const char *vhost, const char *log)
-{
-	char bin[700], upstream[300];
-	pid_t pid;
-
-	snprintf(bin, sizeof(bin), "%s/rel/bin/ringwatch-vsockd", env.build);
-	snprintf(upstream, sizeof(upstream), "%s/channel.sock", state_dir);
-	if (access(bin, X_OK))
-		fail_msg("%s missing (make -f mk/build.mk VARIANT=rel bins)", bin);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		execl(bin, bin, "--vm", VM, "--cid", "3", "--socket", vhost, "--upstream", upstream,
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100 && access(vhost, F_OK); i++)
-		usleep(50000);
-	if (access(vhost, F_OK))
-		fail_msg("ringwatch-vsockd did not create %s (log %s)", vhost, log);
-	return pid;
-}
-
 static int setup(void **state)
 {
 	(void)state;
 	rw_test_install_cleanup();
 	rw_test_env_load(&env);
-	rw_test_mkdtemp(dir, sizeof(dir), "dxcheck");
-	snprintf(control, sizeof(control), "%s/control.sock", dir);
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(conf, sizeof(conf), "%s/ringwatch.conf", dir);
-	rw_test_write_file(dir, "ringwatch.conf",
-			   "interval 2s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
-			   "respond * alert log\n", 0644);
-	start_daemon();
+	rw_test_daemon_init(&rwd, &env, "dxcheck",
+			    "interval 2s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
+			    "respond * alert log\n");
+	rw_test_daemon_start(&rwd);
 	return 0;
 }
 
@@ -243,20 +120,16 @@ static int teardown(void **state)
 		kill(vsockd_pid, SIGTERM);
 		waitpid(vsockd_pid, NULL, 0);
 	}
-	if (daemon_pid > 0 && kill(daemon_pid, SIGTERM) == 0) {
-		for (int i = 0; i < 300 && !(kill(daemon_pid, 0) && errno == ESRCH); i++)
-			usleep(100000);
-	}
 	if (overlay[0])
 		rw_test_rmtree(overlay);
-	rw_test_rmtree(dir);
+	rw_test_daemon_cleanup(&rwd);
 	return 0;
 }
 
 /* The VM's channel health from `ringwatch status VM --json` (new reference). */
 static json_t *channel_health(void)
 {
-	json_t *st = rw_json("status %s --json", VM), *ch;
+	json_t *st = rw_test_ringwatch_json(&rwd, -1, "status %s --json", VM), *ch;
 
 	ch = json_incref(json_object_get(st, "channel"));
 	json_decref(st);
@@ -284,7 +157,7 @@ static json_int_t xcheck_count(json_t *ch, const char *key)
 /* cred-xcheck events of the VM (new reference, array). */
 static json_t *xcheck_events(void)
 {
-	json_t *all = rw_json("events %s --json --limit 100000", VM), *res = json_array(), *e;
+	json_t *all = rw_test_ringwatch_json(&rwd, -1, "events %s --json --limit 100000", VM), *res = json_array(), *e;
 	size_t i;
 
 	if (!json_is_array(all))
@@ -319,9 +192,9 @@ static void boot_and_attach(void)
 	int rc, waited;
 
 	make_overlay();
-	snprintf(vhost, sizeof(vhost), "%s/x1.vhost", dir);
-	snprintf(log, sizeof(log), "%s/x1.vsockd.log", dir);
-	vsockd_pid = start_vsockd(vhost, log);
+	snprintf(vhost, sizeof(vhost), "%s/x1.vhost", rwd.dir);
+	snprintf(log, sizeof(log), "%s/x1.vsockd.log", rwd.dir);
+	vsockd_pid = rw_test_daemon_start_vsockd(&rwd, VM, vhost, log);
 	opts.overlay_dir = overlay;
 	opts.vsock = RW_VSOCK_VHOST_USER;
 	opts.vhost_user_socket = vhost;
@@ -329,7 +202,7 @@ static void boot_and_attach(void)
 	rw_test_boot(&env, &opts, &guest, ready, sizeof(ready));
 	guest_up = true;
 	snprintf(mem, sizeof(mem), "/proc/%d/fd/%d", (int)getpid(), guest.ram_fd);
-	rc = rw(&out, "attach %s --qmp '%s' --mem '%s' --kernel '%s'", VM, guest.qmp_path, mem,
+	rc = rw_test_ringwatch(&rwd, &out, "attach %s --qmp '%s' --mem '%s' --kernel '%s'", VM, guest.qmp_path, mem,
 		env.kernel);
 	if (rc)
 		fail_msg("attach %s: %d\n%s", VM, rc, out);
@@ -447,7 +320,7 @@ static void test_legit_pairs_then_commit_creds_exploit(void **state)
 			 json_dumps(evs, JSON_COMPACT));
 	json_decref(evs);
 	/* The operator's view says the same. */
-	rw(&out, "status %s", VM);
+	rw_test_ringwatch(&rwd, &out, "status %s", VM);
 	if (!strstr(out, "cred-xcheck: ") || !strstr(out, " 1 kmod only, 0 bpf only"))
 		fail_msg("ringwatch status %s lacks the cross-check line:\n%s", VM, out);
 	printf("   %.*s\n", (int)strcspn(strstr(out, "cred-xcheck: "), "\n"),

@@ -2,6 +2,7 @@
 #include "tests/lib/e2e_daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -175,4 +177,37 @@ void rw_test_wait_gone(int pid, int timeout_s)
 		usleep(100000);
 	}
 	fail_msg("process %d still there after %d s", pid, timeout_s);
+}
+
+int rw_test_daemon_start_vsockd(const struct rw_test_daemon *d, const char *vm,
+				const char *vhost, const char *log)
+{
+	char bin[700], upstream[300];
+	pid_t pid;
+
+	snprintf(bin, sizeof(bin), "%s/rel/bin/ringwatch-vsockd", d->env->build);
+	snprintf(upstream, sizeof(upstream), "%s/channel.sock", d->state_dir);
+	if (access(bin, X_OK))
+		fail_msg("%s missing (make -f mk/build.mk VARIANT=rel bins)", bin);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execl(bin, bin, "--vm", vm, "--cid", "3", "--socket", vhost, "--upstream", upstream,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100 && access(vhost, F_OK); i++)
+		usleep(50000);
+	if (access(vhost, F_OK))
+		fail_msg("ringwatch-vsockd did not create %s (log %s)", vhost, log);
+	return pid;
 }

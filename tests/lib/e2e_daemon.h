@@ -64,6 +64,14 @@ json_t *rw_test_list_vm(json_t *list, const char *name);
 /* Its "state" ("ok", "alert", "gone"...), or "(missing)" when @list has no @name. */
 const char *rw_test_list_vm_state(json_t *list, const char *name);
 
+/*
+ * Start ringwatch-vsockd for VM @vm (guest CID 3) serving the vhost-user
+ * socket @vhost and relaying to @d's channel socket; its output goes to @log.
+ * Waits until @vhost exists; fails the test otherwise.  The child dies with
+ * the test (PR_SET_PDEATHSIG).  Returns its pid.
+ */
+int rw_test_daemon_start_vsockd(const struct rw_test_daemon *d, const char *vm,
+				const char *vhost, const char *log);
 /* Wait until process @pid is gone; fails the test after @timeout_s seconds. */
 void rw_test_wait_gone(int pid, int timeout_s);
 
