@@ -5,6 +5,7 @@
 #   make demo     build what is missing, boot the demo guest, show its state
 #   make fuzz     long fuzz runs (FUZZ_SECONDS per target)
 #   make bench    benchmarks, printing ratios measured side by side
+#   make lint     kernel coding style of guest/kmod (checkpatch.pl from linux-source)
 # All outputs go to build/ (BUILD is not configurable: scripts rely on it).
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -21,7 +22,7 @@ SUBMAKE = $(MAKE) --no-print-directory -f $(TOP)/mk/build.mk
 export KIT_FLAVOR
 
 .PHONY: all deps build build-asan build-fuzz kit usb-kit payloads test unit-test e2e-test \
-	fuzz-smoke fuzz bench demo clean distclean
+	fuzz-smoke fuzz bench demo lint checkpatch clean distclean
 
 all: build
 
@@ -48,7 +49,7 @@ payloads: kit
 	$(TOP)/scripts/build-payloads $(KIT) $(BUILD)/payloads
 	$(TOP)/scripts/build-guest-bpf $(KIT) $(BUILD)/payloads
 
-test: build build-asan build-fuzz kit usb-kit payloads
+test: build build-asan build-fuzz kit usb-kit payloads checkpatch
 	$(TOP)/tests/run-all
 
 unit-test: build-asan
@@ -60,6 +61,12 @@ fuzz-smoke: build-fuzz
 
 fuzz: build-fuzz
 	$(TOP)/tests/fuzz/run $(FUZZ_SECONDS)
+
+# checkpatch.pl comes from Debian's linux-source package (not in any kit package).
+checkpatch: $(DEPS_STAMP)
+	$(TOP)/scripts/fetch-checkpatch $(BUILD)/tools/checkpatch >/dev/null
+lint: checkpatch
+	$(TOP)/scripts/lint-kmod
 
 bench: build kit payloads
 	$(TOP)/tests/bench/run

@@ -470,8 +470,10 @@ static int rw_kchan_on_hello(struct socket *sock, const struct rw_msg *m)
 	rw_kchan_drop_acked(h->resume_seq);
 	pr_info("connected to the host (port %u, version %u, resume at %llu)\n",
 		chan_port, rw_kchan.version, h->resume_seq);
-	/* The load-time description is queued already; a later connection may
-	 * reach a host that lost it, so describe the module again. */
+	/*
+	 * The load-time description is queued already; a later connection may
+	 * reach a host that lost it, so describe the module again.
+	 */
 	if (atomic64_inc_return(&rw_kchan.connects) > 1)
 		rw_selfprot_describe();
 	return 0;
