@@ -98,6 +98,9 @@ static DEFINE_MUTEX(rw_scan_lock);
  */
 #define RW_INFLIGHT_JIFFIES	(2 * HZ)
 
+/* What a refused check makes the checked function return. */
+#define RW_DENY_ERR		(-EPERM)
+
 /* One violation report buffer per CPU: reports are built with preemption
  * off and never nest in task context, so no allocation on the hot path.
  */
@@ -294,6 +297,7 @@ rw_violation_fill(struct task_struct *t, enum rw_check where, u64 mask,
 	v->check = where;
 	v->killed = false;
 	v->denied = false;
+	v->error = 0;
 	v->nr_diffs = 0;
 	for (f = 0; f < RW_F_NR; f++) {
 		if (!(mask & BIT_ULL(f)))
@@ -315,6 +319,7 @@ static void rw_violation_act(struct task_struct *t, struct rw_cred_violation *v,
 		send_sig(SIGKILL, t, 1);
 		v->killed = true;
 		v->denied = deny;
+		v->error = deny ? RW_DENY_ERR : 0;
 		atomic_long_inc(&rw_kills);
 	}
 	rw_report_cred_violation(v);
@@ -399,7 +404,7 @@ static bool rw_cred_check_current(enum rw_check where, bool deny)
 static int rw_pre_check_deny(enum rw_check where, struct pt_regs *regs)
 {
 	if (rw_cred_check_current(where, true))
-		return rw_hook_deny(regs, -EPERM);
+		return rw_hook_deny(regs, RW_DENY_ERR);
 	return 0;
 }
 
