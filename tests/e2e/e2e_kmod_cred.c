@@ -304,6 +304,36 @@ static void expect_consistent_counts(struct rw_vm *vm)
 }
 
 /*
+ * A return probe on security_file_open() for the victim (tracefs): what the
+ * kernel's open path got back, to tell a refused open (ringwatch redirects
+ * the call to return -EPERM) from one that went through (the victim would
+ * still die of its SIGKILL before it could say so).
+ */
+static void trace_victim_opens(struct rw_vm *vm)
+{
+	gsh_ok(vm, "T=/sys/kernel/tracing; [ -e $T/kprobe_events ] || "
+		   "mount -t tracefs nodev $T; "
+		   "echo 'r:rwopen security_file_open ret=$retval:s32' > $T/kprobe_events && "
+		   "echo 'comm == \"cred_victim\"' > $T/events/kprobes/rwopen/filter && "
+		   "echo 1 > $T/events/kprobes/rwopen/enable");
+}
+
+/* Result of the last security_file_open() of @pid: its open of the secret. */
+static int victim_last_open(struct rw_vm *vm, int pid)
+{
+	char *out = gsh(vm, 30, "grep ' cred_victim-%d .* rwopen: ' /sys/kernel/tracing/trace "
+			"| tail -1", pid);
+	char *ret = strstr(out, " ret=");
+	int r;
+
+	if (!ret)
+		fail_msg("no traced security_file_open of pid %d: '%s'", pid, out);
+	r = atoi(ret + 5);
+	free(out);
+	return r;
+}
+
+/*
  * Start the victim (uid 1000), tamper with it through rwtest_cred @mode,
  * let it try the secret.  Returns its pid; @out gets status and output.
  */
@@ -313,6 +343,7 @@ static int run_exploit(struct rw_vm *vm, const char *mode, char **out)
 	int pid;
 
 	*out = gsh(vm, 120,
+		   "echo > /sys/kernel/tracing/trace\n"
 		   "rm -f /tmp/ready /tmp/go /tmp/victim.out\n"
 		   "/bin/cred_victim /tmp/ready /tmp/go /root/secret >/tmp/victim.out 2>&1 &\n"
 		   "v=$!\n"
@@ -448,6 +479,9 @@ static void expect_killed_violation(struct rw_vm *vm, const struct rw_kmod_host 
 	if (!strstr(out, " status=137") || strstr(out, "victim: opened"))
 		fail_msg("mode %s: victim not killed before the open:\n%s", mode, out);
 	free(out);
+	if (victim_last_open(vm, pid) != -EPERM)
+		fail_msg("mode %s: the victim's open of the secret returned %d, not -EPERM", mode,
+			 victim_last_open(vm, pid));
 	c = host_violation_of(host, pid, 30);
 	assert_int_equal(c.pid, pid);
 	assert_int_equal(c.tgid, pid);
@@ -471,16 +505,19 @@ static void test_tampered_creds_killed(void **state)
 	struct host_creds h;
 	char overlay[128], *out;
 	struct rw_vm vm;
+	int pid;
 
 	(void)state;
 	rw_kmod_host_start(&host, &env, "kcred-host", GUEST_CID);
 	boot(&vm, "kmod-tamper", 1, overlay, sizeof(overlay), &host);
 
 	/* Control: without ringwatch the simulated exploit works. */
-	run_exploit(&vm, "uid", &out);
+	trace_victim_opens(&vm);
+	pid = run_exploit(&vm, "uid", &out);
 	if (!strstr(out, "victim: opened /root/secret uid=0 euid=0 content=topsecret"))
 		fail_msg("control exploit did not work:\n%s", out);
 	free(out);
+	assert_int_equal(victim_last_open(&vm, pid), 0);
 
 	load_ringwatch(&vm);
 	/* local copy: the module shadows the tasks that were there (not on the wire) */
