@@ -421,7 +421,6 @@ void rw_report_cred_violation(const struct rw_cred_violation *v)
 	for (i = 0; i < n; i++)
 		rw_line_add(&l, "%s%s", i ? "," : "",
 			    rw_cred_field_name(v->diffs[i].field));
-
 	rw_line_add(&l, " old=");
 	for (i = 0; i < n; i++)
 		rw_line_add(&l, "%s0x%llx", i ? "," : "", v->diffs[i].shadow);
