@@ -336,22 +336,61 @@ static json_t *lsm_detail(const struct rw_msg_lsm_event *l, json_t *report)
 	return o;
 }
 
-static json_t *cred_detail(const struct rw_msg_cred_violation *v)
+static void printable(const char *in, size_t len, char *out, size_t cap);
+
+/*
+ * Credential violation: the fields with their shadow (old) and live (new)
+ * values, and, from protocol version 2 on, where the guest caught it and what
+ * it did ("check", "killed", "denied", "error"; absent in a version-1 frame).
+ */
+json_t *rw_dchan_cred_detail(const struct rw_msg_cred_violation *v)
 {
 	static const char *const names[RW_CRED_FIELD_COUNT] = {
-		"uid", "gid", "suid", "sgid", "euid", "egid", "fsuid", "fsgid", "cap_inheritable",
-		"cap_permitted", "cap_effective", "cap_bset", "cap_ambient", "securebits",
-		"cred_ptr", "real_cred_ptr",
+		[RW_CRED_UID] = "uid",
+		[RW_CRED_GID] = "gid",
+		[RW_CRED_SUID] = "suid",
+		[RW_CRED_SGID] = "sgid",
+		[RW_CRED_EUID] = "euid",
+		[RW_CRED_EGID] = "egid",
+		[RW_CRED_FSUID] = "fsuid",
+		[RW_CRED_FSGID] = "fsgid",
+		[RW_CRED_CAP_INHERITABLE] = "cap_inheritable",
+		[RW_CRED_CAP_PERMITTED] = "cap_permitted",
+		[RW_CRED_CAP_EFFECTIVE] = "cap_effective",
+		[RW_CRED_CAP_BSET] = "cap_bset",
+		[RW_CRED_CAP_AMBIENT] = "cap_ambient",
+		[RW_CRED_SECUREBITS] = "securebits",
+		[RW_CRED_CRED_PTR] = "cred_ptr",
+		[RW_CRED_REAL_CRED_PTR] = "real_cred_ptr",
+		[RW_CRED_NSPROXY_PTR] = "nsproxy_ptr",
+		[RW_CRED_SECCOMP_MODE] = "seccomp_mode",
+		[RW_CRED_SECCOMP_WORK] = "seccomp_work",
+		[RW_CRED_USER_NS_PTR] = "user_ns_ptr",
+		[RW_CRED_GROUP_INFO_PTR] = "group_info_ptr",
 	};
-	json_t *changes = json_object();
+	char comm[RW_PROTO_COMM_LEN];
+	json_t *changes = json_object(), *o;
 
+	if (!changes)
+		return NULL;
 	for (unsigned i = 0; i < RW_CRED_FIELD_COUNT; i++)
 		if (v->field_mask & (1u << i))
 			json_object_set_new(changes, names[i],
 					    json_pack("{s:I,s:I}", "old", (json_int_t)v->old_val[i],
 						      "new", (json_int_t)v->new_val[i]));
-	return json_pack("{s:I,s:I,s:s,s:o}", "pid", (json_int_t)v->pid, "tgid",
-			 (json_int_t)v->tgid, "comm", v->comm, "changes", changes);
+	printable(v->comm, strnlen(v->comm, sizeof(v->comm)), comm, sizeof(comm));
+	o = json_pack("{s:I,s:I,s:s,s:o}", "pid", (json_int_t)v->pid, "tgid",
+		      (json_int_t)v->tgid, "comm", comm, "changes", changes);
+	if (!o || !v->check)
+		return o;
+	if (json_object_set_new(o, "check", json_string(rw_proto_cred_check_name(v->check))) ||
+	    json_object_set_new(o, "killed", json_boolean(v->action & RW_CRED_ACT_KILLED)) ||
+	    json_object_set_new(o, "denied", json_boolean(v->action & RW_CRED_ACT_DENIED)) ||
+	    json_object_set_new(o, "error", json_integer(v->error))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static json_t *cpu_detail(const struct rw_msg_cpu_state *p)
@@ -653,7 +692,7 @@ static int sink_message(void *ctx, const struct rw_ch_stream_id *id, const struc
 		rc = stage_event(s, "guard-event", guard_severity(msg->u.guard.kind), detail);
 		break;
 	case RW_MSG_CRED_VIOLATION:
-		detail = cred_detail(&msg->u.cred);
+		detail = rw_dchan_cred_detail(&msg->u.cred);
 		rc = stage_event(s, "cred-violation", RW_SEV_ALERT, detail);
 		break;
 	case RW_MSG_CRED_CHANGE:	/* not a row: the cross-check pairs them */

@@ -38,6 +38,15 @@
 #include <jansson.h>
 
 struct rw_daemon;
+struct rw_msg_cred_violation;
+
+/*
+ * The detail object of a "cred-violation" event: pid, tgid, comm (printable
+ * ASCII), changes {field: {old, new}}, and from a protocol version 2 frame
+ * check (rw_proto_cred_check_name), killed, denied, error.  NULL when out of
+ * memory.
+ */
+json_t *rw_dchan_cred_detail(const struct rw_msg_cred_violation *v);
 struct rw_dchan;
 
 /* Socket name under the state directory that ringwatch-vsockd connects to. */

@@ -62,6 +62,8 @@ struct rw_chan {
 	enum tx_kind tx_kind; /* frame being written */
 	size_t tx_idx;        /* queue position (from head) of the next data frame */
 	size_t tx_off;        /* bytes of the current frame already written */
+	uint8_t *tx_conv;     /* the current data frame in an older version (lazy) */
+	size_t tx_conv_len;   /* 0: the queued bytes are written as they are */
 	uint64_t sent_hwm;    /* highest seq the host may ACK on this connection */
 	uint8_t ctrl[CTRL_BUF];
 	size_t ctrl_len;
@@ -178,6 +180,7 @@ void rw_chan_free(struct rw_chan *c)
 			free(c->q[(c->q_head + i) % c->q_cap].bytes);
 	free(c->q);
 	free(c->rx);
+	free(c->tx_conv);
 	free(c);
 }
 
@@ -197,7 +200,8 @@ static int encode_next(struct rw_chan *c, struct rw_msg *msg, uint8_t **bytes, u
 	msg->hdr.seq = c->next_seq;
 	msg->hdr.component = c->cfg.component;
 	msg->hdr.flags = 0;
-	/* queued frames are encoded in our newest version; v1 is the only one */
+	/* queued frames are encoded in our newest version; a connection that
+	 * negotiated an older one gets them converted (convert_for_conn) */
 	msg->hdr.version = 0;
 	size = rw_proto_encoded_size(msg);
 	if (size < 0)
@@ -330,6 +334,7 @@ static void close_conn(struct rw_chan *c, int why)
 	c->tx_kind = TX_NONE;
 	c->tx_idx = 0;
 	c->tx_off = 0;
+	c->tx_conv_len = 0;
 	c->ctrl_len = 0;
 	c->ack_pending = false;
 	c->rx_len = 0;
@@ -496,12 +501,40 @@ void rw_chan_disconnect(struct rw_chan *c, uint16_t goodbye_reason)
 
 /* ---- output ------------------------------------------------------------------ */
 
+/*
+ * The queued frame f in the connection's version, when that is older than
+ * the frame's: into c->tx_conv.  Returns 0 or a negative rw_proto_err.
+ */
+static int convert_for_conn(struct rw_chan *c, const struct queued_frame *f)
+{
+	long n;
+
+	c->tx_conv_len = 0;
+	if (f->len < RW_PROTO_HDR_LEN ||
+	    (uint16_t)(f->bytes[4] | f->bytes[5] << 8) == c->version)
+		return 0;
+	if (!c->tx_conv) {
+		c->tx_conv = malloc(RW_PROTO_MAX_FRAME);
+		if (!c->tx_conv)
+			return RW_EPROTO_NOSPACE;
+	}
+	n = rw_proto_frame_downgrade(f->bytes, f->len, c->version, c->tx_conv,
+				     RW_PROTO_MAX_FRAME);
+	if (n < 0)
+		return (int)n;
+	c->tx_conv_len = (size_t)n;
+	c->st.downgraded++;
+	return 0;
+}
+
 /* Pick the next frame to write; false when there is none. */
 static bool next_tx(struct rw_chan *c, const uint8_t **bytes, size_t *len)
 {
 	struct queued_frame *f;
 	struct rw_msg m;
+	int err;
 
+again:
 	if (c->tx_kind == TX_NONE) {
 		if (!c->ctrl_len && c->ack_pending && c->state == RW_CHAN_READY) {
 			memset(&m, 0, sizeof(m));
@@ -524,6 +557,22 @@ static bool next_tx(struct rw_chan *c, const uint8_t **bytes, size_t *len)
 				rw_proto_mark_resent(f->bytes, f->len);
 				c->st.resent++;
 			}
+			err = convert_for_conn(c, f);
+			if (err == RW_EPROTO_NOT_IN_VERSION) {
+				/* the host's version has no such message: a gap it sees */
+				f->sent = true;
+				if (f->seq > c->sent_hwm)
+					c->sent_hwm = f->seq;
+				c->tx_idx++;
+				c->st.skipped_old_version++;
+				c->tx_kind = TX_NONE;
+				goto again;
+			}
+			if (err) {
+				c->tx_kind = TX_NONE;
+				fail_conn(c, RW_ERR_INTERNAL, err, f->seq);
+				return false;
+			}
 		}
 	}
 	if (c->tx_kind == TX_CTRL) {
@@ -531,8 +580,8 @@ static bool next_tx(struct rw_chan *c, const uint8_t **bytes, size_t *len)
 		*len = c->ctrl_len;
 	} else {
 		f = q_at(c, c->tx_idx);
-		*bytes = f->bytes;
-		*len = f->len;
+		*bytes = c->tx_conv_len ? c->tx_conv : f->bytes;
+		*len = c->tx_conv_len ? c->tx_conv_len : f->len;
 	}
 	return true;
 }
@@ -553,6 +602,7 @@ static void tx_done(struct rw_chan *c)
 	}
 	c->tx_kind = TX_NONE;
 	c->tx_off = 0;
+	c->tx_conv_len = 0;
 }
 
 /* Write as much as the socket takes. */

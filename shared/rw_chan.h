@@ -86,6 +86,8 @@ struct rw_chan_stats {
 	uint64_t disconnects;
 	uint64_t frames_sent; /* data frames fully written, resends included */
 	uint64_t resent;      /* data frames written again after a reconnect */
+	uint64_t downgraded;  /* data frames written in an older protocol version */
+	uint64_t skipped_old_version; /* frames the connection's older version cannot carry */
 	uint64_t host_messages; /* host data frames delivered to on_message */
 	uint64_t peer_errors;   /* ERROR frames received */
 	uint64_t version_errors; /* connections refused for lack of a common version */

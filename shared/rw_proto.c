@@ -135,6 +135,7 @@ const char *rw_proto_strerror(int err)
 	case RW_EPROTO_EMPTY: return "required field or set is empty";
 	case RW_EPROTO_NOSPACE: return "output buffer too small";
 	case RW_EPROTO_INVAL: return "invalid argument to encoder";
+	case RW_EPROTO_NOT_IN_VERSION: return "message type or kind not in the frame's version";
 	}
 	return "unknown protocol error";
 }
@@ -166,6 +167,20 @@ const char *rw_proto_cred_via_name(uint16_t via)
 	case RW_VIA_TASK_FIX_SETUID: return "task_fix_setuid";
 	case RW_VIA_TASK_FIX_SETGID: return "task_fix_setgid";
 	case RW_VIA_EXEC: return "bprm_committing_creds";
+	}
+	return "?";
+}
+
+const char *rw_proto_cred_check_name(uint8_t check)
+{
+	switch (check) {
+	case RW_CRED_CHECK_CAPABLE: return "capable";
+	case RW_CRED_CHECK_FILE_OPEN: return "file_open";
+	case RW_CRED_CHECK_EXEC: return "exec";
+	case RW_CRED_CHECK_MODULE_LOAD: return "module_load";
+	case RW_CRED_CHECK_FORK: return "fork";
+	case RW_CRED_CHECK_COMMIT_CREDS: return "commit_creds";
+	case RW_CRED_CHECK_SCAN: return "scan";
 	}
 	return "?";
 }
@@ -429,7 +444,31 @@ static int decode_cpu_state(const uint8_t *p, uint32_t len, struct rw_msg_cpu_st
 	return 0;
 }
 
-static int decode_cred(const uint8_t *p, uint32_t len, struct rw_msg_cred_violation *m)
+/* CRED_VIOLATION bytes 28..31: reserved in version 1, check/action/error since 2. */
+static int decode_cred_check(const uint8_t *p, uint16_t version,
+			     struct rw_msg_cred_violation *m)
+{
+	m->check = 0;
+	m->action = 0;
+	m->error = 0;
+	if (version < RW_PROTO_VERSION_CRED_CHECK)
+		return get_le32(p) ? RW_EPROTO_RESERVED : 0;
+	m->check = p[0];
+	m->action = p[1];
+	m->error = (int16_t)get_le16(p + 2);
+	if (m->check < RW_CRED_CHECK_CAPABLE || m->check > RW_CRED_CHECK_MAX)
+		return RW_EPROTO_BAD_ENUM;
+	if (m->action & ~RW_CRED_ACTIONS_KNOWN)
+		return RW_EPROTO_RESERVED;
+	if (!(m->action & RW_CRED_ACT_DENIED))
+		return m->error ? RW_EPROTO_RESERVED : 0;
+	if (m->error >= 0 || m->error < RW_CRED_ERROR_MIN)
+		return RW_EPROTO_RANGE;
+	return 0;
+}
+
+static int decode_cred(const uint8_t *p, uint32_t len, uint16_t version,
+		       struct rw_msg_cred_violation *m)
 {
 	const uint8_t *pair;
 	unsigned int i;
@@ -440,8 +479,9 @@ static int decode_cred(const uint8_t *p, uint32_t len, struct rw_msg_cred_violat
 	m->pid = get_le32(p);
 	m->tgid = get_le32(p + 4);
 	m->field_mask = get_le32(p + 24);
-	if (get_le32(p + 28))
-		return RW_EPROTO_RESERVED;
+	err = decode_cred_check(p + 28, version, m);
+	if (err)
+		return err;
 	if (m->field_mask & ~RW_CRED_FIELDS_KNOWN)
 		return RW_EPROTO_RESERVED;
 	if (!m->field_mask)
@@ -836,7 +876,7 @@ static int decode_payload(const uint8_t *pl, const struct rw_hdr *h, struct rw_m
 	case RW_MSG_HELLO: return decode_hello(pl, n, h->component, &msg->u.hello);
 	case RW_MSG_HEARTBEAT: return decode_heartbeat(pl, n, &msg->u.heartbeat);
 	case RW_MSG_CPU_STATE: return decode_cpu_state(pl, n, &msg->u.cpu);
-	case RW_MSG_CRED_VIOLATION: return decode_cred(pl, n, &msg->u.cred);
+	case RW_MSG_CRED_VIOLATION: return decode_cred(pl, n, h->version, &msg->u.cred);
 	case RW_MSG_LSM_EVENT: return decode_lsm(pl, n, &msg->u.lsm);
 	case RW_MSG_POLICY_UPDATE: return decode_policy(pl, n, &msg->u.policy);
 	case RW_MSG_CHALLENGE: return decode_challenge(pl, n, &msg->u.challenge);
@@ -846,11 +886,29 @@ static int decode_payload(const uint8_t *pl, const struct rw_hdr *h, struct rw_m
 	case RW_MSG_GOODBYE: return decode_goodbye(pl, n, &msg->u.goodbye);
 	case RW_MSG_ERROR: return decode_error(pl, n, &msg->u.error);
 	case RW_MSG_MODULE_SELF: return decode_module_self(pl, n, &msg->u.self);
-	case RW_MSG_GUARD_EVENT: return decode_guard(pl, n, &msg->u.guard);
+	case RW_MSG_GUARD_EVENT: {
+		int err = decode_guard(pl, n, &msg->u.guard);
+
+		if (!err && h->version < RW_PROTO_VERSION_GUARD_AGENT &&
+		    msg->u.guard.kind > RW_GUARD_KIND_MAX_V1)
+			return RW_EPROTO_NOT_IN_VERSION;
+		return err;
+	}
 	case RW_MSG_CRED_CHANGE:
+		if (h->version < RW_PROTO_VERSION_CRED_CHANGE)
+			return RW_EPROTO_NOT_IN_VERSION;
 		return decode_cred_change(pl, n, h->component, &msg->u.cred_change);
 	}
 	return RW_EPROTO_UNKNOWN_TYPE;
+}
+
+bool rw_proto_msg_in_version(const struct rw_msg *m, uint16_t version)
+{
+	if (m->hdr.type == RW_MSG_CRED_CHANGE)
+		return version >= RW_PROTO_VERSION_CRED_CHANGE;
+	if (m->hdr.type == RW_MSG_GUARD_EVENT && m->u.guard.kind > RW_GUARD_KIND_MAX_V1)
+		return version >= RW_PROTO_VERSION_GUARD_AGENT;
+	return true;
 }
 
 int rw_proto_decode(const void *buf, size_t len, struct rw_msg *msg)
@@ -1012,7 +1070,7 @@ static void encode_cpu_state(uint8_t *p, const struct rw_msg_cpu_state *m)
 	put_le64(p + 16 + 8 * RW_CPU_F_IDTR, m->idtr_base);
 }
 
-static int encode_cred(uint8_t *p, const struct rw_msg_cred_violation *m)
+static int encode_cred(uint8_t *p, uint16_t version, const struct rw_msg_cred_violation *m)
 {
 	uint8_t *pair = p + CRED_FIXED_LEN;
 	unsigned int i;
@@ -1024,6 +1082,11 @@ static int encode_cred(uint8_t *p, const struct rw_msg_cred_violation *m)
 	if (err)
 		return err;
 	put_le32(p + 24, m->field_mask);
+	if (version >= RW_PROTO_VERSION_CRED_CHECK) {
+		p[28] = m->check;
+		p[29] = m->action;
+		put_le16(p + 30, (uint16_t)m->error);
+	}
 	for (i = 0; i < RW_CRED_FIELD_COUNT; i++) {
 		if (!(m->field_mask & (1u << i)))
 			continue;
@@ -1128,7 +1191,8 @@ static int encode_payload(uint8_t *p, const struct rw_msg *msg)
 		encode_cpu_state(p, &msg->u.cpu);
 		return 0;
 	case RW_MSG_CRED_VIOLATION:
-		return encode_cred(p, &msg->u.cred);
+		return encode_cred(p, msg->hdr.version ? msg->hdr.version : RW_PROTO_VERSION_MAX,
+				   &msg->u.cred);
 	case RW_MSG_LSM_EVENT:
 		return encode_lsm(p, &msg->u.lsm);
 	case RW_MSG_POLICY_UPDATE:
@@ -1203,6 +1267,37 @@ long rw_proto_encode(const struct rw_msg *msg, void *buf, size_t cap)
 		return err;
 	}
 	return (long)RW_PROTO_HDR_LEN + plen;
+}
+
+long rw_proto_frame_downgrade(const void *frame, size_t len, uint16_t version,
+			      void *out, size_t cap)
+{
+	struct rw_msg m;
+	uint8_t *q = out;
+	int err;
+
+	if (!frame || !out)
+		return RW_EPROTO_INVAL;
+	err = rw_proto_decode(frame, len, &m);
+	if (err)
+		return err;
+	if (version < RW_PROTO_VERSION_MIN || version > m.hdr.version)
+		return RW_EPROTO_VERSION;
+	if (!rw_proto_msg_in_version(&m, version))
+		return RW_EPROTO_NOT_IN_VERSION;
+	/* every version so far keeps each type's payload size */
+	if (cap < len)
+		return RW_EPROTO_NOSPACE;
+	memcpy(q, frame, len);
+	put_le16(q + 4, version);
+	if (m.hdr.type == RW_MSG_CRED_VIOLATION && version < RW_PROTO_VERSION_CRED_CHECK)
+		memset(q + RW_PROTO_HDR_LEN + 28, 0, 4);
+	err = rw_proto_decode(q, len, &m);
+	if (err) {
+		memset(q, 0, len);
+		return err;
+	}
+	return (long)len;
 }
 
 uint16_t rw_proto_negotiate(const struct rw_msg_hello *peer, uint16_t my_min, uint16_t my_max)

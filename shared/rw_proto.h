@@ -28,7 +28,13 @@
 
 #define RW_PROTO_MAGIC 0x31435752u /* "RWC1" as little-endian bytes */
 #define RW_PROTO_VERSION_MIN 1     /* oldest version this code speaks */
-#define RW_PROTO_VERSION_MAX 1     /* newest version this code speaks */
+#define RW_PROTO_VERSION_MAX 2     /* newest version this code speaks */
+/* Version 2: CRED_VIOLATION carries the check point and the action taken. */
+#define RW_PROTO_VERSION_CRED_CHECK 2
+/* Version 2 also: the CRED_CHANGE type and GUARD_EVENT kinds 10..13. */
+#define RW_PROTO_VERSION_CRED_CHANGE 2
+#define RW_PROTO_VERSION_GUARD_AGENT 2
+#define RW_GUARD_KIND_MAX_V1 9
 #define RW_PROTO_HDR_LEN 32u
 #define RW_PROTO_MAX_FRAME 65536u /* header + payload */
 #define RW_PROTO_MAX_PAYLOAD (RW_PROTO_MAX_FRAME - RW_PROTO_HDR_LEN)
@@ -141,6 +147,24 @@ enum rw_cred_field {
 	RW_CRED_FIELD_COUNT
 };
 #define RW_CRED_FIELDS_KNOWN ((1u << RW_CRED_FIELD_COUNT) - 1u)
+
+/* CRED_VIOLATION check (version >= 2): where the violation was caught.
+ * Version 1 frames do not carry it (decoded as 0). */
+enum rw_cred_check {
+	RW_CRED_CHECK_CAPABLE = 1,      /* capability check (security_capable) */
+	RW_CRED_CHECK_FILE_OPEN = 2,    /* file open (security_file_open) */
+	RW_CRED_CHECK_EXEC = 3,         /* exec (security_bprm_check) */
+	RW_CRED_CHECK_MODULE_LOAD = 4,  /* module / firmware / kexec load */
+	RW_CRED_CHECK_FORK = 5,         /* the parent at fork */
+	RW_CRED_CHECK_COMMIT_CREDS = 6, /* before a legitimate change replaced it */
+	RW_CRED_CHECK_SCAN = 7,         /* the periodic all-task scan (timer) */
+};
+#define RW_CRED_CHECK_MAX 7
+/* CRED_VIOLATION action bits (version >= 2). */
+#define RW_CRED_ACT_KILLED 0x1u /* SIGKILL sent to the task */
+#define RW_CRED_ACT_DENIED 0x2u /* the checked operation failed with error */
+#define RW_CRED_ACTIONS_KNOWN (RW_CRED_ACT_KILLED | RW_CRED_ACT_DENIED)
+#define RW_CRED_ERROR_MIN (-4095) /* error: -errno when denied, else 0 */
 
 enum rw_lsm_kind {
 	RW_LSM_EXEC = 1,
@@ -265,8 +289,9 @@ enum rw_proto_err {
 	RW_EPROTO_EMPTY = -22,          /* required non-empty set is empty */
 	RW_EPROTO_NOSPACE = -23,        /* encoder: output buffer too small */
 	RW_EPROTO_INVAL = -24,          /* encoder: invalid argument */
+	RW_EPROTO_NOT_IN_VERSION = -25, /* type or kind newer than the frame's version */
 };
-#define RW_EPROTO_MIN RW_EPROTO_INVAL
+#define RW_EPROTO_MIN RW_EPROTO_NOT_IN_VERSION
 
 /* ---- decoded / to-be-encoded messages ---------------------------------- */
 
@@ -313,6 +338,11 @@ struct rw_msg_cred_violation {
 	uint32_t field_mask;          /* bits of enum rw_cred_field, not empty */
 	uint64_t old_val[RW_CRED_FIELD_COUNT]; /* indexed by field; unset ones 0 */
 	uint64_t new_val[RW_CRED_FIELD_COUNT];
+	/* Version >= 2 only (0 in a version-1 frame; left out when encoding
+	 * version 1): */
+	uint8_t check;  /* enum rw_cred_check */
+	uint8_t action; /* RW_CRED_ACT_* */
+	int16_t error;  /* -errno the refused operation returned (DENIED), else 0 */
 };
 
 struct rw_msg_lsm_event {
@@ -450,6 +480,9 @@ const char *rw_proto_guard_kind_name(uint16_t kind);
 /* Name of a CRED_CHANGE path ("commit_creds"...), "?" if unknown. */
 const char *rw_proto_cred_via_name(uint16_t via);
 
+/* Name of a CRED_VIOLATION check ("file_open"...), "?" if unknown. */
+const char *rw_proto_cred_check_name(uint8_t check);
+
 /* Name of a message type ("HELLO"...), "?" if unknown. */
 const char *rw_proto_type_name(uint16_t type);
 
@@ -488,6 +521,25 @@ long rw_proto_encode(const struct rw_msg *msg, void *buf, size_t cap);
 
 /* Size rw_proto_encode() needs for msg, or a negative rw_proto_err. */
 long rw_proto_encoded_size(const struct rw_msg *msg);
+
+/*
+ * Write the valid frame (frame, len) in the older protocol version @version
+ * into out (cap bytes; must not overlap frame): what @version does not have
+ * is left out (e.g. the CRED_VIOLATION check/action of version 2).  Senders
+ * keep their queues encoded in RW_PROTO_VERSION_MAX and convert a frame when
+ * a connection negotiated less.  Returns the size written (> 0) or a
+ * negative rw_proto_err: the frame's own decode error, RW_EPROTO_VERSION
+ * when @version is not spoken here or is newer than the frame's,
+ * RW_EPROTO_NOT_IN_VERSION when @version cannot carry the message at all
+ * (a CRED_CHANGE, a GUARD_EVENT kind > 9 for version 1: senders skip such a
+ * frame on that connection and count it; the host sees a sequence gap),
+ * RW_EPROTO_NOSPACE, RW_EPROTO_INVAL.
+ */
+/* Whether protocol @version has m's type (and, for GUARD_EVENT, its kind). */
+bool rw_proto_msg_in_version(const struct rw_msg *m, uint16_t version);
+
+long rw_proto_frame_downgrade(const void *frame, size_t len, uint16_t version,
+			      void *out, size_t cap);
 
 /* Set RW_FLAG_RESENT in an encoded frame's header (len >= header). */
 void rw_proto_mark_resent(void *frame, size_t len);

@@ -45,7 +45,8 @@ MODULE_PARM_DESC(chan_port, "vsock port of the host's ringwatch channel, 0 = no 
 #define RW_KCHAN_SEND_TIMEOUT	(10 * HZ)	/* one frame, then reconnect */
 #define RW_KCHAN_IDLE		HZ		/* wake up at least this often */
 #define RW_KCHAN_CTRL_MAX	128		/* HELLO/ACK/ERROR/GOODBYE frame */
-#define RW_HDR_SEQ_OFF		16		/* docs/protocol.md, frame header */
+#define RW_HDR_VERSION_OFF	4		/* docs/protocol.md, frame header */
+#define RW_HDR_SEQ_OFF		16
 #define RW_NOTES_MAX		4096
 #define RW_NT_GNU_BUILD_ID	3		/* ELF note type, owner "GNU" */
 
@@ -97,6 +98,7 @@ static struct rw_kchan {
 	/* Counters (status file). */
 	atomic64_t lost, loss_reports, connects, attempts, disconnects;
 	atomic64_t frames_sent, resent, host_messages, challenges, policies;
+	atomic64_t skipped_old_version;	/* frames the host's older version lacks */
 	atomic64_t peer_errors, proto_errors;
 	int last_error;
 } rw_kchan = {
@@ -420,6 +422,38 @@ static int rw_kchan_fail(struct socket *sock, u16 code, int detail, u64 ref_seq)
 	return -EPROTO;
 }
 
+/*
+ * Queued frames are in RW_PROTO_VERSION_MAX; a host that negotiated an older
+ * version gets a converted copy (the queued frame keeps what the older
+ * version lacks, for a later connection).
+ */
+static int rw_kchan_write_frame(struct socket *sock, const struct rw_kchan_frame *f)
+{
+	long n;
+	u8 *conv;
+	int err;
+
+	if (get_unaligned_le16(f->data + RW_HDR_VERSION_OFF) == rw_kchan.version)
+		return rw_kchan_write(sock, f->data, f->len);
+	conv = kmalloc(f->len, GFP_KERNEL);
+	if (!conv)
+		return -ENOMEM;
+	n = rw_proto_frame_downgrade(f->data, f->len, rw_kchan.version, conv, f->len);
+	if (n == RW_EPROTO_NOT_IN_VERSION) {
+		/* the host's version has no such message: it sees a gap */
+		kfree(conv);
+		atomic64_inc(&rw_kchan.skipped_old_version);
+		return 0;
+	}
+	if (n < 0) {
+		kfree(conv);
+		return rw_kchan_fail(sock, RW_ERR_INTERNAL, n, f->seq);
+	}
+	err = rw_kchan_write(sock, conv, n);
+	kfree(conv);
+	return err;
+}
+
 /* Write the frames the host has not seen on this connection, in order. */
 static int rw_kchan_flush(struct socket *sock)
 {
@@ -432,7 +466,7 @@ static int rw_kchan_flush(struct socket *sock)
 			rw_proto_mark_resent(f->data, f->len);
 			atomic64_inc(&rw_kchan.resent);
 		}
-		err = rw_kchan_write(sock, f->data, f->len);
+		err = rw_kchan_write_frame(sock, f);
 		if (err)
 			return err;
 		f->sent = true;
@@ -777,9 +811,10 @@ void rw_kchan_show_status(struct seq_file *m)
 		   atomic64_read(&rw_kchan.connects),
 		   atomic64_read(&rw_kchan.attempts),
 		   atomic64_read(&rw_kchan.disconnects));
-	seq_printf(m, "chan_frames_sent=%lld\nchan_resent=%lld\n",
+	seq_printf(m, "chan_frames_sent=%lld\nchan_resent=%lld\nchan_skipped_old_version=%lld\n",
 		   atomic64_read(&rw_kchan.frames_sent),
-		   atomic64_read(&rw_kchan.resent));
+		   atomic64_read(&rw_kchan.resent),
+		   atomic64_read(&rw_kchan.skipped_old_version));
 	seq_printf(m, "chan_host_messages=%lld\nchan_challenges=%lld\nchan_policies=%lld\n",
 		   atomic64_read(&rw_kchan.host_messages),
 		   atomic64_read(&rw_kchan.challenges),

@@ -11,11 +11,16 @@
  *               seccomp mode may only rise, so a rise is accepted anywhere.
  * Checked at:   security_capable, security_file_open, security_bprm_check
  *               (exec), security_kernel_read_file/load_data (module load),
- *               commit_creds, fork, and for every task on a timer.
+ *               commit_creds, fork, and for every task on a timer.  Every
+ *               hook is a kprobe on an ftrace site except the hottest,
+ *               security_file_open: a bare ftrace_ops (hooks.c, rw_fhook).
  * On mismatch:  SIGKILL, the checked operation refused, one report.
  *
  * Storage: an rhashtable keyed by task_struct address (RCU lookups, bucket
- * locks only on insert/remove), one spinlock per entry.  Entries are made
+ * locks only on insert/remove), one spinlock per entry.  Writers also bump
+ * a per-entry seqcount, so the checks in the task itself first compare
+ * without the lock (rw_shadow_fast_match); any difference, or a writer in
+ * the way, takes the locked path that decides.  Entries are made
  * at fork (sched_process_fork) and freed with the task_struct
  * (sched_process_free), so an address is never reused while it has one.
  */
@@ -33,6 +38,7 @@
 #include <linux/sched/task.h>
 #include <linux/seccomp.h>
 #include <linux/seq_file.h>
+#include <linux/seqlock.h>
 #include <linux/slab.h>
 #include <linux/thread_info.h>
 #include <linux/tracepoint.h>
@@ -55,6 +61,7 @@ struct rw_shadow {
 	struct rhash_head node;
 	unsigned long key;	/* task_struct address */
 	spinlock_t lock;	/* protects the fields below */
+	seqcount_spinlock_t seq;	/* bumped by every writer (under lock) */
 	struct rw_task_state st;
 	struct rw_task_state prev;	/* before the last recorded change */
 	unsigned long changed_at;	/* jiffies of the last recorded change */
@@ -99,11 +106,25 @@ static DEFINE_MUTEX(rw_scan_lock);
  */
 #define RW_INFLIGHT_JIFFIES	(2 * HZ)
 
+/* What a refused check makes the checked function return. */
+#define RW_DENY_ERR		(-EPERM)
+
 /* One violation report buffer per CPU: reports are built with preemption
  * off and never nest in task context, so no allocation on the hot path.
  */
 static DEFINE_PER_CPU(struct rw_cred_violation, rw_violation_buf);
 static DEFINE_PER_CPU(unsigned long, rw_capable_hits);
+
+/*
+ * Per CPU, the entry last found for the task running there.  Written only
+ * for current, with preemption off; dropped (rw_current_hint_drop) before
+ * the task's entry is freed, which is after the task ran for the last time.
+ */
+struct rw_shadow_hint {
+	unsigned long key;	/* task_struct address, 0 = none */
+	struct rw_shadow *sh;
+};
+static DEFINE_PER_CPU(struct rw_shadow_hint, rw_current_hint);
 
 #define RW_UPDATE_HOOKS	4
 static struct rw_hook rw_update_hooks[RW_UPDATE_HOOKS];
@@ -131,6 +152,28 @@ static void rw_ids_from_cred(u64 ids[RW_ID_NR], const struct cred *c)
 	ids[RW_F_CAP_AMBIENT - RW_F_UID] = rw_cap_u64(c->cap_ambient);
 	ids[RW_F_USER_NS - RW_F_UID] = (unsigned long)c->user_ns;
 	ids[RW_F_GROUP_INFO - RW_F_UID] = (unsigned long)c->group_info;
+}
+
+/* Same as comparing rw_ids_from_cred(@c) with @ids, without the copy. */
+static __always_inline bool rw_ids_match(const u64 ids[RW_ID_NR], const struct cred *c)
+{
+	BUILD_BUG_ON(RW_ID_NR != 16);
+	return ids[RW_F_UID - RW_F_UID] == __kuid_val(c->uid) &&
+	       ids[RW_F_GID - RW_F_UID] == __kgid_val(c->gid) &&
+	       ids[RW_F_SUID - RW_F_UID] == __kuid_val(c->suid) &&
+	       ids[RW_F_SGID - RW_F_UID] == __kgid_val(c->sgid) &&
+	       ids[RW_F_EUID - RW_F_UID] == __kuid_val(c->euid) &&
+	       ids[RW_F_EGID - RW_F_UID] == __kgid_val(c->egid) &&
+	       ids[RW_F_FSUID - RW_F_UID] == __kuid_val(c->fsuid) &&
+	       ids[RW_F_FSGID - RW_F_UID] == __kgid_val(c->fsgid) &&
+	       ids[RW_F_SECUREBITS - RW_F_UID] == c->securebits &&
+	       ids[RW_F_CAP_INHERITABLE - RW_F_UID] == rw_cap_u64(c->cap_inheritable) &&
+	       ids[RW_F_CAP_PERMITTED - RW_F_UID] == rw_cap_u64(c->cap_permitted) &&
+	       ids[RW_F_CAP_EFFECTIVE - RW_F_UID] == rw_cap_u64(c->cap_effective) &&
+	       ids[RW_F_CAP_BSET - RW_F_UID] == rw_cap_u64(c->cap_bset) &&
+	       ids[RW_F_CAP_AMBIENT - RW_F_UID] == rw_cap_u64(c->cap_ambient) &&
+	       ids[RW_F_USER_NS - RW_F_UID] == (unsigned long)c->user_ns &&
+	       ids[RW_F_GROUP_INFO - RW_F_UID] == (unsigned long)c->group_info;
 }
 
 static void rw_state_set_real(struct rw_task_state *st, const struct cred *c)
@@ -210,6 +253,19 @@ static u64 rw_state_mismatch(const struct rw_task_state *sh,
 	return mask;
 }
 
+/* Every change of an entry: the lock, and the seqcount for lockless readers. */
+static void rw_shadow_lock(struct rw_shadow *sh, unsigned long *flags)
+{
+	spin_lock_irqsave(&sh->lock, *flags);
+	write_seqcount_begin(&sh->seq);
+}
+
+static void rw_shadow_unlock(struct rw_shadow *sh, unsigned long flags)
+{
+	write_seqcount_end(&sh->seq);
+	spin_unlock_irqrestore(&sh->lock, flags);
+}
+
 static struct rw_shadow *rw_shadow_lookup(struct task_struct *t)
 {
 	unsigned long key = (unsigned long)t;
@@ -238,6 +294,7 @@ static struct rw_shadow *rw_shadow_get(struct task_struct *t)
 		goto nomem;
 	sh->key = (unsigned long)t;
 	spin_lock_init(&sh->lock);
+	seqcount_spinlock_init(&sh->seq, &sh->lock);
 	rw_state_capture(t, &sh->st);
 	old = rhashtable_lookup_get_insert_fast(&rw_shadows, &sh->node,
 						rw_shadow_params);
@@ -295,6 +352,7 @@ rw_violation_fill(struct task_struct *t, enum rw_check where, u64 mask,
 	v->check = where;
 	v->killed = false;
 	v->denied = false;
+	v->error = 0;
 	v->nr_diffs = 0;
 	for (f = 0; f < RW_F_NR; f++) {
 		if (!(mask & BIT_ULL(f)))
@@ -316,9 +374,45 @@ static void rw_violation_act(struct task_struct *t, struct rw_cred_violation *v,
 		send_sig(SIGKILL, t, 1);
 		v->killed = true;
 		v->denied = deny;
+		v->error = deny ? RW_DENY_ERR : 0;
 		atomic_long_inc(&rw_kills);
 	}
 	rw_report_cred_violation(v);
+}
+
+/*
+ * Lockless fast path of a check in the task itself (RCU read lock held):
+ * true when @t is exactly in the recorded state, which is what
+ * rw_state_mismatch() would find too (no mismatch, no seccomp rise to
+ * record, no suspicion to clear).  False sends the caller to the locked
+ * path: a difference, a violator, or a writer that got in the way.
+ */
+static __always_inline bool rw_shadow_fast_match(const struct rw_shadow *sh,
+						  struct task_struct *t)
+{
+	const struct rw_task_state *st = &sh->st;
+	const struct cred *real, *subj;
+	unsigned int seq;
+
+	seq = raw_read_seqcount(&sh->seq);
+	if (seq & 1)
+		return false;
+	if (READ_ONCE(sh->violated) || READ_ONCE(sh->suspect_gen))
+		return false;
+	real = rcu_dereference(t->real_cred);
+	subj = rcu_dereference(t->cred);
+	if ((unsigned long)real != st->real_cred || (unsigned long)subj != st->cred ||
+	    (unsigned long)READ_ONCE(t->nsproxy) != st->nsproxy ||
+	    READ_ONCE(t->seccomp.mode) != st->seccomp_mode || !real)
+		return false;
+	if (st->seccomp_mode && !test_task_syscall_work(t, SECCOMP))
+		return false;
+	if (!rw_ids_match(st->obj, real))
+		return false;
+	/* the subjective set is its own object only during an override */
+	if (subj != real && (!subj || !rw_ids_match(st->subj, subj)))
+		return false;
+	return !read_seqcount_retry(&sh->seq, seq);
 }
 
 /*
@@ -328,24 +422,18 @@ static void rw_violation_act(struct task_struct *t, struct rw_cred_violation *v,
  * @suspects.  Returns true when @t is a known violator (its checked
  * operation is to be refused).
  */
-static bool rw_cred_validate(struct task_struct *t, enum rw_check where,
-			     u64 scan_gen, unsigned int *suspects, bool deny)
+static noinline bool rw_cred_validate_locked(struct rw_shadow *sh, struct task_struct *t,
+					     enum rw_check where, u64 scan_gen,
+					     unsigned int *suspects, bool deny)
 {
 	struct rw_task_state live, old;
 	struct rw_cred_violation *v;
-	struct rw_shadow *sh;
 	unsigned long flags;
 	bool report = false, violator;
 	u64 mask;
 
-	rcu_read_lock();
-	sh = rw_shadow_get(t);
-	if (unlikely(!sh)) {
-		rcu_read_unlock();
-		return false;
-	}
 	rw_state_capture(t, &live);
-	spin_lock_irqsave(&sh->lock, flags);
+	rw_shadow_lock(sh, &flags);
 	mask = sh->violated ? 0 : rw_state_mismatch(&sh->st, &live);
 	if (likely(!mask)) {
 		sh->suspect_gen = 0;
@@ -370,7 +458,7 @@ static bool rw_cred_validate(struct task_struct *t, enum rw_check where,
 		report = true;
 	}
 	violator = sh->violated;
-	spin_unlock_irqrestore(&sh->lock, flags);
+	rw_shadow_unlock(sh, flags);
 
 	if (report) {
 		preempt_disable();
@@ -378,6 +466,61 @@ static bool rw_cred_validate(struct task_struct *t, enum rw_check where,
 		rw_violation_act(t, v, deny);
 		preempt_enable();
 	}
+	return violator;
+}
+
+/*
+ * Hot checks of current: its entry through the per-CPU hint (no table
+ * lookup while the same task keeps running here), then the lockless
+ * comparison.  RCU read lock held.
+ */
+static bool rw_current_fast_match(void)
+{
+	struct rw_shadow_hint *hint = get_cpu_ptr(&rw_current_hint);
+	struct rw_shadow *sh = NULL;
+	bool same;
+
+	if (likely(hint->key == (unsigned long)current))
+		sh = hint->sh;
+	if (unlikely(!sh)) {
+		sh = rw_shadow_get(current);
+		if (sh) {
+			hint->sh = sh;
+			hint->key = (unsigned long)current;
+		}
+	}
+	same = sh && rw_shadow_fast_match(sh, current);
+	put_cpu_ptr(&rw_current_hint);
+	return same;
+}
+
+/* Forget a task's hints before its entry goes (it runs nowhere by now). */
+static void rw_current_hint_drop(unsigned long key)
+{
+	struct rw_shadow_hint *hint;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		hint = per_cpu_ptr(&rw_current_hint, cpu);
+		if (READ_ONCE(hint->key) == key)
+			WRITE_ONCE(hint->key, 0);
+	}
+}
+
+static bool rw_cred_validate(struct task_struct *t, enum rw_check where,
+			     u64 scan_gen, unsigned int *suspects, bool deny)
+{
+	struct rw_shadow *sh;
+	bool violator = false;
+
+	rcu_read_lock();
+	if (!scan_gen && t == current && likely(rw_current_fast_match())) {
+		rcu_read_unlock();
+		return false;
+	}
+	sh = rw_shadow_get(t);
+	if (likely(sh))
+		violator = rw_cred_validate_locked(sh, t, where, scan_gen, suspects, deny);
 	rcu_read_unlock();
 	return violator;
 }
@@ -400,7 +543,7 @@ static bool rw_cred_check_current(enum rw_check where, bool deny)
 static int rw_pre_check_deny(enum rw_check where, struct pt_regs *regs)
 {
 	if (rw_cred_check_current(where, true))
-		return rw_hook_deny(regs, -EPERM);
+		return rw_hook_deny(regs, RW_DENY_ERR);
 	return 0;
 }
 
@@ -410,9 +553,15 @@ static int rw_pre_capable(struct kprobe *p, struct pt_regs *regs)
 	return rw_pre_check_deny(RW_CHECK_CAPABLE, regs);
 }
 
-static int rw_pre_file_open(struct kprobe *p, struct pt_regs *regs)
+static bool rw_file_open_check(void)
 {
-	return rw_pre_check_deny(RW_CHECK_FILE_OPEN, regs);
+	return rw_cred_check_current(RW_CHECK_FILE_OPEN, true);
+}
+
+/* Called instead of security_file_open() for a known violator. */
+static noinline notrace int rw_file_open_refused(struct file *file)
+{
+	return RW_DENY_ERR;
 }
 
 static int rw_pre_bprm_check(struct kprobe *p, struct pt_regs *regs)
@@ -442,7 +591,7 @@ static void rw_shadow_set_creds(struct task_struct *t, const struct cred *real,
 	rcu_read_lock();
 	sh = rw_shadow_get(t);
 	if (sh) {
-		spin_lock_irqsave(&sh->lock, flags);
+		rw_shadow_lock(sh, &flags);
 		if (!sh->violated) {
 			rw_shadow_note_change(sh);
 			if (real)
@@ -450,7 +599,7 @@ static void rw_shadow_set_creds(struct task_struct *t, const struct cred *real,
 			if (subj)
 				rw_state_set_subj(&sh->st, subj);
 		}
-		spin_unlock_irqrestore(&sh->lock, flags);
+		rw_shadow_unlock(sh, flags);
 	}
 	rcu_read_unlock();
 }
@@ -531,12 +680,12 @@ static int rw_pre_switch_ns(struct kprobe *p, struct pt_regs *regs)
 	rcu_read_lock();
 	sh = rw_shadow_get(t);
 	if (sh) {
-		spin_lock_irqsave(&sh->lock, flags);
+		rw_shadow_lock(sh, &flags);
 		if (!sh->violated) {
 			rw_shadow_note_change(sh);
 			sh->st.nsproxy = regs->si;
 		}
-		spin_unlock_irqrestore(&sh->lock, flags);
+		rw_shadow_unlock(sh, flags);
 	}
 	rcu_read_unlock();
 	return 0;
@@ -553,14 +702,18 @@ static struct rw_hook rw_update_hooks[RW_UPDATE_HOOKS] = {
 static struct rw_hook rw_check_hooks[] = {
 	{ .kp = { .symbol_name = "security_capable", .pre_handler = rw_pre_capable },
 	  .can_deny = true },
-	{ .kp = { .symbol_name = "security_file_open", .pre_handler = rw_pre_file_open },
-	  .can_deny = true },
 	{ .kp = { .symbol_name = "security_bprm_check", .pre_handler = rw_pre_bprm_check },
 	  .can_deny = true },
 	{ .kp = { .symbol_name = "security_kernel_read_file",
 		  .pre_handler = rw_pre_module_load }, .can_deny = true },
 	{ .kp = { .symbol_name = "security_kernel_load_data",
 		  .pre_handler = rw_pre_module_load }, .can_deny = true },
+};
+
+static struct rw_fhook rw_open_hook = {
+	.symbol = "security_file_open",
+	.check = rw_file_open_check,
+	.deny_to = rw_file_open_refused,
 };
 
 /* sched_process_fork(parent = current, child): child inherits a verdict. */
@@ -577,9 +730,9 @@ static void rw_tp_fork(void *data, struct task_struct *parent,
 	rcu_read_lock();
 	sh = rw_shadow_get(child);
 	if (sh && parent_bad) {
-		spin_lock_irqsave(&sh->lock, flags);
+		rw_shadow_lock(sh, &flags);
 		sh->violated = true;
-		spin_unlock_irqrestore(&sh->lock, flags);
+		rw_shadow_unlock(sh, flags);
 		if (rw_param_enforce)
 			send_sig(SIGKILL, child, 1);
 	}
@@ -592,6 +745,7 @@ static void rw_tp_free(void *data, struct task_struct *t)
 	unsigned long key = (unsigned long)t;
 	struct rw_shadow *sh;
 
+	rw_current_hint_drop(key);
 	rcu_read_lock();
 	sh = rhashtable_lookup(&rw_shadows, &key, rw_shadow_params);
 	if (sh && !rhashtable_remove_fast(&rw_shadows, &sh->node, rw_shadow_params)) {
@@ -617,13 +771,13 @@ static void rw_tp_exec(void *data, struct task_struct *p, pid_t old_pid,
 	rcu_read_lock();
 	sh = rw_shadow_lookup(p);
 	if (sh) {
-		spin_lock_irqsave(&sh->lock, flags);
+		rw_shadow_lock(sh, &flags);
 		if (!sh->violated &&
 		    sh->st.real_cred != (unsigned long)rcu_dereference(p->real_cred)) {
 			rw_state_capture(p, &sh->st);
 			missed = true;
 		}
-		spin_unlock_irqrestore(&sh->lock, flags);
+		rw_shadow_unlock(sh, flags);
 	}
 	rcu_read_unlock();
 	if (missed)
@@ -702,9 +856,9 @@ static void rw_shadow_populate(bool overwrite)
 		sh = rw_shadow_get(t);
 		if (!sh || !overwrite)
 			continue;
-		spin_lock_irqsave(&sh->lock, flags);
+		rw_shadow_lock(sh, &flags);
 		rw_state_capture(t, &sh->st);
-		spin_unlock_irqrestore(&sh->lock, flags);
+		rw_shadow_unlock(sh, flags);
 	}
 	rcu_read_unlock();
 }
@@ -806,8 +960,13 @@ int rw_cred_init(void)
 	err = rw_hooks_register(rw_check_hooks, ARRAY_SIZE(rw_check_hooks));
 	if (err)
 		goto out_update;
+	err = rw_fhook_register(&rw_open_hook);
+	if (err)
+		goto out_check;
 	return 0;
 
+out_check:
+	rw_hooks_unregister(rw_check_hooks, ARRAY_SIZE(rw_check_hooks));
 out_update:
 	rw_hooks_unregister(rw_update_hooks, ARRAY_SIZE(rw_update_hooks));
 out_tps:
@@ -822,6 +981,7 @@ out_cache:
 
 void rw_cred_exit(void)
 {
+	rw_fhook_unregister(&rw_open_hook);
 	rw_hooks_unregister(rw_check_hooks, ARRAY_SIZE(rw_check_hooks));
 	rw_hooks_unregister(rw_update_hooks, ARRAY_SIZE(rw_update_hooks));
 	rw_tps_unregister();

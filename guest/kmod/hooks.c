@@ -8,9 +8,17 @@
  * and a handler may make the function return at once with an error: it
  * points regs->ip at an empty function, which returns to the caller with
  * the stack untouched and the error in %rax.
+ *
+ * Hot checks use a bare ftrace_ops instead (struct rw_fhook): one callback
+ * filtered to the one function, called from the ftrace trampoline with the
+ * argument registers only (no full register save, no kprobe lookup, no
+ * single-step emulation).  To refuse the call it points the saved ip at a
+ * replacement with the function's prototype that returns the error, so the
+ * caller gets it as the function's result.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/ftrace.h>
 #include <linux/kernel.h>
 #include <linux/kprobes.h>
 #include <linux/mutex.h>
@@ -19,11 +27,13 @@
 #include "ringwatch.h"
 
 #define RW_HOOK_GROUPS	4
+#define RW_FHOOKS_MAX	4
 
 static struct rw_hook_group {
 	struct rw_hook *hooks;
 	unsigned int n;
 } rw_groups[RW_HOOK_GROUPS];
+static struct rw_fhook *rw_fhooks[RW_FHOOKS_MAX];
 static DEFINE_MUTEX(rw_groups_lock);
 
 /* Reached by "returning" from a probed function: %rax holds the result. */
@@ -134,25 +144,122 @@ static bool rw_hook_intact(struct kprobe *kp)
 	return true;
 }
 
+static void rw_hook_note(bool intact, bool *lost, const char *symbol,
+			 unsigned long flags)
+{
+	if (!intact && !*lost)
+		rw_report_event(RW_EV_HOOK_LOST,
+				"hook=%s reason=unregistered_or_disabled flags=0x%lx",
+				symbol, flags);
+	else if (intact && *lost)
+		rw_report_event(RW_EV_HOOK_RESTORED, "hook=%s", symbol);
+	*lost = !intact;
+}
+
+/* ---- ftrace hooks ------------------------------------------------------- */
+
+static void notrace rw_fhook_call(unsigned long ip, unsigned long parent_ip,
+				  struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	struct rw_fhook *h = container_of(ops, struct rw_fhook, ops);
+	int bit;
+
+	/* Also disables preemption until the unlock. */
+	bit = ftrace_test_recursion_trylock(ip, parent_ip);
+	if (bit < 0)
+		return;
+	if (h->check())
+		ftrace_instruction_pointer_set(fregs, (unsigned long)h->deny_to);
+	ftrace_test_recursion_unlock(bit);
+}
+
+int rw_fhook_register(struct rw_fhook *h)
+{
+	char filter[KSYM_NAME_LEN];
+	unsigned int i;
+	int err;
+
+	if (strscpy(filter, h->symbol, sizeof(filter)) < 0)
+		return -EINVAL;
+	h->lost = false;
+	h->ops.func = rw_fhook_call;
+	/*
+	 * RECURSION: the callback guards itself, so ftrace calls it straight
+	 * from the trampoline; IPMODIFY: it may redirect the call; PERMANENT:
+	 * ftrace cannot be switched off (sysctl ftrace_enabled) under it.
+	 */
+	h->ops.flags = FTRACE_OPS_FL_RECURSION | FTRACE_OPS_FL_IPMODIFY |
+		       FTRACE_OPS_FL_PERMANENT;
+	err = ftrace_set_filter(&h->ops, filter, strlen(filter), 1);
+	if (err) {
+		pr_err("cannot filter ftrace hook to %s: %d\n", h->symbol, err);
+		return err;
+	}
+	mutex_lock(&rw_groups_lock);
+	for (i = 0; i < RW_FHOOKS_MAX && rw_fhooks[i]; i++)
+		;
+	if (i == RW_FHOOKS_MAX) {
+		err = -ENOSPC;
+	} else {
+		err = register_ftrace_function(&h->ops);
+		if (err)
+			pr_err("cannot hook %s with ftrace: %d\n", h->symbol, err);
+		else
+			rw_fhooks[i] = h;
+	}
+	mutex_unlock(&rw_groups_lock);
+	if (err)
+		ftrace_free_filter(&h->ops);
+	return err;
+}
+
+void rw_fhook_unregister(struct rw_fhook *h)
+{
+	unsigned int i;
+	bool found = false;
+
+	mutex_lock(&rw_groups_lock);
+	for (i = 0; i < RW_FHOOKS_MAX; i++) {
+		if (rw_fhooks[i] == h) {
+			rw_fhooks[i] = NULL;
+			found = true;
+		}
+	}
+	mutex_unlock(&rw_groups_lock);
+	if (!found)
+		return;
+	unregister_ftrace_function(&h->ops);
+	ftrace_free_filter(&h->ops);
+}
+
+/* Registered and patched in: ftrace clears ENABLED when the ops goes. */
+static bool rw_fhook_intact(const struct rw_fhook *h)
+{
+	return READ_ONCE(h->ops.flags) & FTRACE_OPS_FL_ENABLED;
+}
+
 bool rw_hooks_check(void)
 {
 	bool all = true;
 	unsigned int g, i;
 
 	mutex_lock(&rw_groups_lock);
+	for (i = 0; i < RW_FHOOKS_MAX; i++) {
+		struct rw_fhook *fh = rw_fhooks[i];
+		bool intact;
+
+		if (!fh)
+			continue;
+		intact = rw_fhook_intact(fh);
+		rw_hook_note(intact, &fh->lost, fh->symbol, READ_ONCE(fh->ops.flags));
+		all &= intact;
+	}
 	for (g = 0; g < RW_HOOK_GROUPS; g++) {
 		for (i = 0; i < rw_groups[g].n; i++) {
 			struct rw_hook *h = &rw_groups[g].hooks[i];
 			bool intact = rw_hook_intact(&h->kp);
 
-			if (!intact && !h->lost)
-				rw_report_event(RW_EV_HOOK_LOST,
-						"hook=%s reason=unregistered_or_disabled flags=0x%x",
-						h->kp.symbol_name, h->kp.flags);
-			else if (intact && h->lost)
-				rw_report_event(RW_EV_HOOK_RESTORED, "hook=%s",
-						h->kp.symbol_name);
-			h->lost = !intact;
+			rw_hook_note(intact, &h->lost, h->kp.symbol_name, h->kp.flags);
 			all &= intact;
 		}
 	}

@@ -170,6 +170,17 @@ static const s8 rw_wire_cred_bit[RW_F_SUBJ_UID] = {
 	[RW_F_GROUP_INFO] = RW_CRED_GROUP_INFO_PTR,
 };
 
+/* Kernel-side check -> CRED_VIOLATION check (protocol version 2). */
+static const u8 rw_wire_cred_check[RW_CHECK_NR] = {
+	[RW_CHECK_CAPABLE] = RW_CRED_CHECK_CAPABLE,
+	[RW_CHECK_FILE_OPEN] = RW_CRED_CHECK_FILE_OPEN,
+	[RW_CHECK_EXEC] = RW_CRED_CHECK_EXEC,
+	[RW_CHECK_MODULE_LOAD] = RW_CRED_CHECK_MODULE_LOAD,
+	[RW_CHECK_FORK] = RW_CRED_CHECK_FORK,
+	[RW_CHECK_COMMIT_CREDS] = RW_CRED_CHECK_COMMIT_CREDS,
+	[RW_CHECK_SCAN] = RW_CRED_CHECK_SCAN,
+};
+
 static int rw_wire_cred_field(unsigned int f)
 {
 	if (f >= RW_F_NR)
@@ -196,6 +207,17 @@ static noinline void rw_wire_cred(const struct rw_cred_violation *v)
 	c->pid = v->pid;
 	c->tgid = v->tgid;
 	strscpy(c->comm, v->comm, sizeof(c->comm));
+	if ((unsigned int)v->check >= RW_CHECK_NR) {
+		atomic64_inc(&rw_wire_refused);
+		return;
+	}
+	c->check = rw_wire_cred_check[v->check];
+	if (v->killed)
+		c->action |= RW_CRED_ACT_KILLED;
+	if (v->denied) {
+		c->action |= RW_CRED_ACT_DENIED;
+		c->error = v->error;
+	}
 	for (i = 0; i < n; i++) {
 		int bit = rw_wire_cred_field(v->diffs[i].field);
 
@@ -417,6 +439,8 @@ void rw_report_cred_violation(const struct rw_cred_violation *v)
 	rw_line_add(&l, " new=");
 	for (i = 0; i < n; i++)
 		rw_line_add(&l, "%s0x%llx", i ? "," : "", v->diffs[i].live);
+	if (v->denied)
+		rw_line_add(&l, " error=%d", v->error);
 	rw_report_emit(RW_REP_CRED_VIOLATION,
 		       rw_report_type_names[RW_REP_CRED_VIOLATION], &l, true);
 }

@@ -73,6 +73,7 @@ struct rw_cred_violation {
 	enum rw_check check;
 	bool killed;
 	bool denied;		/* the operation being checked was refused */
+	int error;		/* with denied: the -errno it returned */
 	unsigned int nr_diffs;
 	struct rw_field_diff diffs[RW_F_NR];
 };

@@ -6,6 +6,7 @@
 #ifndef RINGWATCH_H
 #define RINGWATCH_H
 
+#include <linux/ftrace.h>
 #include <linux/kprobes.h>
 #include <linux/types.h>
 
@@ -30,6 +31,23 @@ bool rw_hooks_check(void);
 unsigned long rw_hooks_missed(const struct rw_hook *hooks, unsigned int n);
 /* From a can_deny pre-handler: make the probed function return @err. */
 int rw_hook_deny(struct pt_regs *regs, long err);
+
+/*
+ * Hook on a hot path: an ftrace_ops filtered to @symbol's entry.  @check
+ * runs with preemption off, in the caller's context; when it returns true
+ * the call goes to @deny_to instead (a notrace function with the hooked
+ * function's prototype, returning the refusal).
+ */
+struct rw_fhook {
+	const char *symbol;
+	bool (*check)(void);
+	void *deny_to;
+	struct ftrace_ops ops;
+	bool lost;		/* reported as lost, until restored */
+};
+
+int rw_fhook_register(struct rw_fhook *h);
+void rw_fhook_unregister(struct rw_fhook *h);
 
 /* cred.c: credential shadowing */
 int rw_cred_init(void);

@@ -14,11 +14,19 @@
  *  - per-CPU reports for each of 4 vCPUs, matching QMP's CR0/CR4/IDT and
  *    the kernel's syscall entry points, and on CPU hotplug.
  *
- * Reports are read from the module's local copy (securityfs); only
- * guest_reports() knows that.  What the host receives over the channel is
- * asserted by e2e_kmod_channel; this test stays on the local copy because
- * it checks details the wire does not carry (the check and action of a
- * violation, self description, unload/hook/scan events).
+ * Credential acceptance is asserted on what the HOST received: the two
+ * credential tests boot the guest with a vhost-user vsock device behind
+ * ringwatch-vsockd and the test channel service (tests/lib/kmod_host.h);
+ * ringwatch.ko sends its CRED_VIOLATION frames there (protocol version 2:
+ * with the check that caught it and the action taken) and the test decodes
+ * the frames the service stored.  "No violation" is asserted once the host
+ * holds the module's whole stream up to a number read after the runs (the
+ * store is gap-free, so nothing before it can be missing) and no LOSS.
+ * The module's local copy (securityfs) is still read where the wire has
+ * nothing: shadow-table counts (scan reports, status) around the fork storm,
+ * and the self-protection / per-CPU tests below, which stay on the local
+ * copy (their host side is e2e_kmod_channel's and other tests'); only
+ * guest_reports() reads it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,11 +43,15 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "shared/rw_proto.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/kmod_host.h"
 #include "vmi/qmp.h"
 
 #define TOKEN "rw-test-disarm-7f3a9c"
-#define VICTIM_UID_HEX "0x3e8"
+#define VICTIM_UID 1000u
+#define GUEST_CID 3u
+#define MAX_HOST_CREDS 16
 
 static struct rw_test_env env;
 
@@ -98,14 +110,17 @@ static void make_overlay(char *overlay, size_t len)
 			   0755);
 }
 
+/* @host: the guest gets a vsock device leading to it (NULL: none). */
 static void boot(struct rw_vm *vm, const char *name, unsigned int cpus, char *overlay,
-		 size_t overlay_len)
+		 size_t overlay_len, const struct rw_kmod_host *host)
 {
 	struct rw_test_boot opts = { .name = name, .cpus = cpus };
 	char ready[512];
 
 	make_overlay(overlay, overlay_len);
 	opts.overlay_dir = overlay;
+	if (host)
+		rw_kmod_host_boot_opts(host, &opts);
 	rw_test_boot(&env, &opts, vm, ready, sizeof(ready));
 	assert_non_null(strstr(ready, "failed_rc=0"));
 }
@@ -288,51 +303,34 @@ static void expect_consistent_counts(struct rw_vm *vm)
 	fail_msg("shadow_live %ld != created %ld - freed %ld", live, created, freed);
 }
 
-/* From fields=a,b old=x,y new=u,v: the old and new value of @field. */
-static void violation_field(const char *line, const char *field, char *old, char *new_,
-			    size_t len)
+/*
+ * A return probe on security_file_open() for the victim (tracefs): what the
+ * kernel's open path got back, to tell a refused open (ringwatch redirects
+ * the call to return -EPERM) from one that went through (the victim would
+ * still die of its SIGKILL before it could say so).
+ */
+static void trace_victim_opens(struct rw_vm *vm)
 {
-	char *fields = report_value(line, "fields");
-	char *olds = report_value(line, "old");
-	char *news = report_value(line, "new");
-	char *sf, *so, *sn, *f, *o, *n;
-	int found = 0;
-
-	assert_non_null(fields);
-	assert_non_null(olds);
-	assert_non_null(news);
-	f = strtok_r(fields, ",", &sf);
-	o = strtok_r(olds, ",", &so);
-	n = strtok_r(news, ",", &sn);
-	while (f && o && n && !found) {
-		if (!strcmp(f, field)) {
-			snprintf(old, len, "%s", o);
-			snprintf(new_, len, "%s", n);
-			found = 1;
-		}
-		f = strtok_r(NULL, ",", &sf);
-		o = strtok_r(NULL, ",", &so);
-		n = strtok_r(NULL, ",", &sn);
-	}
-	if (!found)
-		fail_msg("field %s not in violation '%s'", field, line);
-	free(fields);
-	free(olds);
-	free(news);
+	gsh_ok(vm, "T=/sys/kernel/tracing; [ -e $T/kprobe_events ] || "
+		   "mount -t tracefs nodev $T; "
+		   "echo 'r:rwopen security_file_open ret=$retval:s32' > $T/kprobe_events && "
+		   "echo 'comm == \"cred_victim\"' > $T/events/kprobes/rwopen/filter && "
+		   "echo 1 > $T/events/kprobes/rwopen/enable");
 }
 
-static void expect_field_change(const char *line, const char *field, const char *old,
-				const char *new_)
+/* Result of the last security_file_open() of @pid: its open of the secret. */
+static int victim_last_open(struct rw_vm *vm, int pid)
 {
-	char o[64], n[64];
+	char *out = gsh(vm, 30, "grep ' cred_victim-%d .* rwopen: ' /sys/kernel/tracing/trace "
+			"| tail -1", pid);
+	char *ret = strstr(out, " ret=");
+	int r;
 
-	violation_field(line, field, o, n, sizeof(o));
-	if (old && strcmp(o, old))
-		fail_msg("%s: old %s, expected %s in '%s'", field, o, old, line);
-	if (new_ && strcmp(n, new_))
-		fail_msg("%s: new %s, expected %s in '%s'", field, n, new_, line);
-	if (!strcmp(o, n))
-		fail_msg("%s: old == new in '%s'", field, line);
+	if (!ret)
+		fail_msg("no traced security_file_open of pid %d: '%s'", pid, out);
+	r = atoi(ret + 5);
+	free(out);
+	return r;
 }
 
 /*
@@ -345,6 +343,7 @@ static int run_exploit(struct rw_vm *vm, const char *mode, char **out)
 	int pid;
 
 	*out = gsh(vm, 120,
+		   "echo > /sys/kernel/tracing/trace\n"
 		   "rm -f /tmp/ready /tmp/go /tmp/victim.out\n"
 		   "/bin/cred_victim /tmp/ready /tmp/go /root/secret >/tmp/victim.out 2>&1 &\n"
 		   "v=$!\n"
@@ -364,56 +363,176 @@ static int run_exploit(struct rw_vm *vm, const char *mode, char **out)
 	return pid;
 }
 
-static void expect_killed_violation(struct rw_vm *vm, const char *mode, int is_swap)
+/* What the host stored from the module's stream. */
+struct host_creds {
+	unsigned int n;		/* CRED_VIOLATION frames */
+	struct rw_msg_cred_violation v[MAX_HOST_CREDS];
+	unsigned int losses;	/* LOSS frames */
+	unsigned int nomem;	/* GUARD_EVENT shadow_nomem */
+	unsigned int versions;	/* bit per header version seen */
+};
+
+static void collect_creds(void *ctx, const struct rw_msg *m)
 {
-	char needle[64], *out, *line;
-	const char *needles[3];
+	struct host_creds *h = ctx;
+
+	h->versions |= 1u << (m->hdr.version & 15);
+	if (m->hdr.type == RW_MSG_LOSS)
+		h->losses++;
+	if (m->hdr.type == RW_MSG_GUARD_EVENT && m->u.guard.kind == RW_GUARD_SHADOW_NOMEM)
+		h->nomem++;
+	if (m->hdr.type != RW_MSG_CRED_VIOLATION)
+		return;
+	if (h->n < MAX_HOST_CREDS)
+		h->v[h->n] = m->u.cred;
+	h->n++;
+}
+
+static void host_creds(const struct rw_kmod_host *host, struct host_creds *h)
+{
+	memset(h, 0, sizeof(*h));
+	rw_kmod_host_scan(host, collect_creds, h);
+}
+
+/* Wait until the host has the CRED_VIOLATION of @pid; fails after timeout_s. */
+static struct rw_msg_cred_violation host_violation_of(const struct rw_kmod_host *host, int pid,
+						      int timeout_s)
+{
+	struct host_creds h;
+
+	for (int i = 0; i <= timeout_s * 10; i++) {
+		host_creds(host, &h);
+		for (unsigned int k = 0; k < h.n && k < MAX_HOST_CREDS; k++)
+			if ((int)h.v[k].pid == pid)
+				return h.v[k];
+		usleep(100000);
+	}
+	fail_msg("the host has no CRED_VIOLATION of pid %d after %d s (%u others; service log %s)",
+		 pid, timeout_s, h.n, host->svc_log);
+	return h.v[0];
+}
+
+/* Everything the module numbered so far is on the host (the store is gap-free). */
+static void host_caught_up(struct rw_vm *vm, const struct rw_kmod_host *host)
+{
+	long next = status_value(vm, "chan_next_seq");
+
+	assert_true(next > 1);
+	rw_kmod_host_wait_seq(host, (uint64_t)next - 1, 60);
+}
+
+static void expect_host_field(const struct rw_msg_cred_violation *c, unsigned int bit,
+			      const char *name, bool known_old, uint64_t old, bool known_new,
+			      uint64_t new_)
+{
+	if (!(c->field_mask & (1u << bit)))
+		fail_msg("host CRED_VIOLATION of pid %u: field_mask 0x%x lacks %s", c->pid,
+			 c->field_mask, name);
+	if ((known_old && c->old_val[bit] != old) || (known_new && c->new_val[bit] != new_) ||
+	    c->old_val[bit] == c->new_val[bit])
+		fail_msg("host CRED_VIOLATION of pid %u: %s 0x%llx -> 0x%llx", c->pid, name,
+			 (unsigned long long)c->old_val[bit], (unsigned long long)c->new_val[bit]);
+}
+
+static void expect_uid_fields(const struct rw_msg_cred_violation *c)
+{
+	expect_host_field(c, RW_CRED_UID, "uid", true, VICTIM_UID, true, 0);
+	expect_host_field(c, RW_CRED_EUID, "euid", true, VICTIM_UID, true, 0);
+	expect_host_field(c, RW_CRED_FSUID, "fsuid", true, VICTIM_UID, true, 0);
+	expect_host_field(c, RW_CRED_GID, "gid", true, VICTIM_UID, true, 0);
+}
+
+/*
+ * Where it was caught and what was done, as the host got it.  The victim
+ * opens the secret within 10 ms of /tmp/go, so the open's check catches it
+ * (killed, the open refused with -EPERM); the timer scan (two passes 500 ms
+ * apart) can only win when the guest stalls between the tampering and the
+ * open, and then it kills without a refusal.  Either way the victim's own
+ * output proved it never opened the file.
+ */
+static void expect_host_action(const struct rw_msg_cred_violation *c)
+{
+	if (c->check == RW_CRED_CHECK_FILE_OPEN) {
+		if (c->action != (RW_CRED_ACT_KILLED | RW_CRED_ACT_DENIED) || c->error != -EPERM)
+			fail_msg("caught at file_open: action 0x%x error %d, want killed+denied "
+				 "-EPERM", c->action, c->error);
+	} else if (c->check == RW_CRED_CHECK_SCAN) {
+		if (c->action != RW_CRED_ACT_KILLED || c->error)
+			fail_msg("caught by the scan: action 0x%x error %d, want killed", c->action,
+				 c->error);
+	} else {
+		fail_msg("violation caught at check %u (%s), want file_open (or the scan)",
+			 c->check, rw_proto_cred_check_name(c->check));
+	}
+	printf("  host: pid %u (%s) caught at %s, action 0x%x error %d, fields 0x%x\n", c->pid,
+	       c->comm, rw_proto_cred_check_name(c->check), c->action, c->error, c->field_mask);
+}
+
+static void expect_killed_violation(struct rw_vm *vm, const struct rw_kmod_host *host,
+				    const char *mode, int is_swap)
+{
+	struct rw_msg_cred_violation c;
+	char *out;
 	int pid;
 
 	pid = run_exploit(vm, mode, &out);
 	if (!strstr(out, " status=137") || strstr(out, "victim: opened"))
 		fail_msg("mode %s: victim not killed before the open:\n%s", mode, out);
 	free(out);
-	snprintf(needle, sizeof(needle), " pid=%d ", pid);
-	needles[0] = needle;
-	needles[1] = " action=kill";
-	needles[2] = NULL;
-	line = expect_report(vm, 10, "cred_violation", needles);
-	expect_field_change(line, "uid", VICTIM_UID_HEX, "0x0");
-	expect_field_change(line, "euid", VICTIM_UID_HEX, "0x0");
-	expect_field_change(line, "fsuid", VICTIM_UID_HEX, "0x0");
-	expect_field_change(line, "gid", VICTIM_UID_HEX, "0x0");
+	if (victim_last_open(vm, pid) != -EPERM)
+		fail_msg("mode %s: the victim's open of the secret returned %d, not -EPERM", mode,
+			 victim_last_open(vm, pid));
+	c = host_violation_of(host, pid, 30);
+	assert_int_equal(c.pid, pid);
+	assert_int_equal(c.tgid, pid);
+	assert_string_equal(c.comm, "cred_victim");
+	expect_host_action(&c);
+	expect_uid_fields(&c);
 	if (is_swap) {
-		expect_field_change(line, "cred", NULL, NULL);
-		expect_field_change(line, "real_cred", NULL, NULL);
-		expect_field_change(line, "cap_effective", "0x0", NULL);
+		/* init's cred: every pointer new, full capabilities where there were none */
+		expect_host_field(&c, RW_CRED_CRED_PTR, "cred_ptr", false, 0, false, 0);
+		expect_host_field(&c, RW_CRED_REAL_CRED_PTR, "real_cred_ptr", false, 0, false, 0);
+		expect_host_field(&c, RW_CRED_CAP_EFFECTIVE, "cap_effective", true, 0, false, 0);
 	} else {
-		assert_null(strstr(line, "fields=cred"));
-		assert_null(strstr(line, ",real_cred"));
+		assert_false(c.field_mask & (1u << RW_CRED_CRED_PTR));
+		assert_false(c.field_mask & (1u << RW_CRED_REAL_CRED_PTR));
 	}
-	free(line);
 }
 
 static void test_tampered_creds_killed(void **state)
 {
+	struct rw_kmod_host host;
+	struct host_creds h;
 	char overlay[128], *out;
 	struct rw_vm vm;
+	int pid;
 
 	(void)state;
-	boot(&vm, "kmod-tamper", 1, overlay, sizeof(overlay));
+	rw_kmod_host_start(&host, &env, "kcred-host", GUEST_CID);
+	boot(&vm, "kmod-tamper", 1, overlay, sizeof(overlay), &host);
 
 	/* Control: without ringwatch the simulated exploit works. */
-	run_exploit(&vm, "uid", &out);
+	trace_victim_opens(&vm);
+	pid = run_exploit(&vm, "uid", &out);
 	if (!strstr(out, "victim: opened /root/secret uid=0 euid=0 content=topsecret"))
 		fail_msg("control exploit did not work:\n%s", out);
 	free(out);
+	assert_int_equal(victim_last_open(&vm, pid), 0);
 
 	load_ringwatch(&vm);
+	/* local copy: the module shadows the tasks that were there (not on the wire) */
 	assert_true(status_value(&vm, "shadow_live") > 10);
-	expect_killed_violation(&vm, "uid", 0);
-	expect_killed_violation(&vm, "swap", 1);
-	assert_int_equal(status_value(&vm, "violations"), 2);
+	expect_killed_violation(&vm, &host, "uid", 0);
+	expect_killed_violation(&vm, &host, "swap", 1);
+
+	/* the host holds both, nothing else, nothing lost, in protocol version 2 */
+	host_caught_up(&vm, &host);
+	host_creds(&host, &h);
+	assert_int_equal(h.n, 2);
+	assert_int_equal(h.losses, 0);
+	assert_int_equal(h.versions, 1u << RW_PROTO_VERSION_MAX);
 	rw_vm_stop(&vm);
+	rw_kmod_host_stop(&host);
 	rw_test_rmtree(overlay);
 }
 
@@ -448,13 +567,16 @@ static void scan_counts(struct rw_vm *vm, long *tasks, long *live)
 
 static void test_legitimate_changes_and_fork_storm(void **state)
 {
-	char overlay[128], *out, *all;
 	long tasks0, live0, tasks1 = 0, live1 = 0, created0;
+	struct rw_kmod_host host;
+	struct host_creds h;
+	char overlay[128], *out;
 	struct rw_vm vm;
 	const int runs = 200;
 
 	(void)state;
-	boot(&vm, "kmod-legit", 2, overlay, sizeof(overlay));
+	rw_kmod_host_start(&host, &env, "kcred-host", GUEST_CID);
+	boot(&vm, "kmod-legit", 2, overlay, sizeof(overlay), &host);
 	load_ringwatch(&vm);
 
 	out = gsh(&vm, 600, "/bin/cred_legit runas 1000 /bin/cred_legit suid-loop %d "
@@ -468,7 +590,8 @@ static void test_legitimate_changes_and_fork_storm(void **state)
 	expect_summary(out, "su", runs);
 	free(out);
 
-	/* Fork storm: entries come and go with the tasks. */
+	/* Fork storm: entries come and go with the tasks.  The shadow counts are
+	 * the module's local copy (scan reports, status): the wire has none. */
 	scan_counts(&vm, &tasks0, &live0);
 	created0 = status_value(&vm, "shadow_created");
 	out = gsh(&vm, 900, "/bin/cred_legit forkstorm 10000");
@@ -486,14 +609,19 @@ static void test_legitimate_changes_and_fork_storm(void **state)
 			 tasks0, live1, tasks1);
 	expect_consistent_counts(&vm);
 
-	all = guest_reports(&vm);
-	if (count_reports(all, "cred_violation", NULL))
-		fail_msg("false positives:\n%s", all);
-	free(all);
-	assert_int_equal(status_value(&vm, "violations"), 0);
-	assert_int_equal(status_value(&vm, "kills"), 0);
-	assert_int_equal(status_value(&vm, "shadow_nomem"), 0);
+	/* The host: the whole stream up to now, without a violation or a loss. */
+	host_caught_up(&vm, &host);
+	host_creds(&host, &h);
+	if (h.n)
+		fail_msg("the host got %u false credential violations, first pid %u (%s) at %s, "
+			 "fields 0x%x", h.n, h.v[0].pid, h.v[0].comm,
+			 rw_proto_cred_check_name(h.v[0].check), h.v[0].field_mask);
+	assert_int_equal(h.losses, 0);
+	assert_int_equal(h.nomem, 0);
+	printf("  host: module stream stored up to seq %llu, no violation, no loss\n",
+	       (unsigned long long)rw_kmod_host_scan(&host, NULL, NULL));
 	rw_vm_stop(&vm);
+	rw_kmod_host_stop(&host);
 	rw_test_rmtree(overlay);
 }
 
@@ -567,7 +695,7 @@ static void test_self_protection(void **state)
 	struct rw_vm vm;
 
 	(void)state;
-	boot(&vm, "kmod-self", 1, overlay, sizeof(overlay));
+	boot(&vm, "kmod-self", 1, overlay, sizeof(overlay), NULL);
 	load_ringwatch(&vm);
 
 	/* Self-description: .text lies in the reported text range. */
@@ -702,7 +830,7 @@ static void test_cpu_state_4_vcpus(void **state)
 	int ok = 0;
 
 	(void)state;
-	boot(&vm, "kmod-cpu", 4, overlay, sizeof(overlay));
+	boot(&vm, "kmod-cpu", 4, overlay, sizeof(overlay), NULL);
 	load_ringwatch(&vm);
 	lstar = ksym(&vm, "entry_SYSCALL_64");
 	cstar = ksym(&vm, "entry_SYSCALL_compat");

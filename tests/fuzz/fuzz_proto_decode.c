@@ -5,7 +5,9 @@
  *    header errors;
  *  - a frame that decodes re-encodes to exactly the same bytes (the encoding is
  *    canonical: every reserved/padding byte is checked to be zero), so the
- *    decoder accepts nothing the encoder would not produce.
+ *    decoder accepts nothing the encoder would not produce;
+ *  - a valid frame converts (rw_proto_frame_downgrade) to every older
+ *    version, and the result decodes in that version.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +16,39 @@
 #include "shared/rw_proto.h"
 
 static uint8_t reencoded[RW_PROTO_MAX_FRAME];
+static uint8_t downgraded[RW_PROTO_MAX_FRAME];
+
+/*
+ * Every valid frame converts to every older version that has its type (and
+ * kind), is refused with RW_EPROTO_NOT_IN_VERSION by the others; the
+ * result decodes in that version, and converting to its own version copies it.
+ */
+static void check_downgrade(const uint8_t *data, size_t size, const struct rw_msg *m)
+{
+	uint16_t version = m->hdr.version;
+	struct rw_msg d;
+	uint16_t v;
+	long n;
+
+	for (v = RW_PROTO_VERSION_MIN; v <= version; v++) {
+		n = rw_proto_frame_downgrade(data, size, v, downgraded, sizeof(downgraded));
+		if (!rw_proto_msg_in_version(m, v)) {
+			/* newer than v: refused, never half-converted */
+			if (n != RW_EPROTO_NOT_IN_VERSION)
+				abort();
+			continue;
+		}
+		if (n < 0 || (size_t)n != size)
+			abort();
+		if (rw_proto_decode(downgraded, (size_t)n, &d) || d.hdr.version != v)
+			abort();
+		if (v == version && memcmp(downgraded, data, size))
+			abort();
+	}
+	if (rw_proto_frame_downgrade(data, size, (uint16_t)(version + 1), downgraded,
+				     sizeof(downgraded)) != RW_EPROTO_VERSION)
+		abort();
+}
 static struct rw_policy_entry entries[RW_PROTO_MAX_POLICY_ENTRIES];
 
 static void check_reencode(const uint8_t *data, size_t size, struct rw_msg *m)
@@ -63,7 +98,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		err = rw_proto_decode(data, need, &m);
 		size = need;
 	}
-	if (err == 0)
+	if (err == 0) {
 		check_reencode(data, size, &m);
+		check_downgrade(data, size, &m);
+	}
 	return 0;
 }

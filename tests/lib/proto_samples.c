@@ -106,6 +106,10 @@ static void sample_cred(unsigned v, struct rw_msg *m)
 		c->old_val[i] = 1000 + i;
 		c->new_val[i] = v == 1 ? ~0ull - i : 0;
 	}
+	/* version >= 2 fields */
+	c->check = v == 1 ? RW_CRED_CHECK_MAX : v == 2 ? RW_CRED_CHECK_SCAN : RW_CRED_CHECK_FILE_OPEN;
+	c->action = v == 1 ? RW_CRED_ACTIONS_KNOWN : v == 2 ? 0 : RW_CRED_ACT_KILLED | RW_CRED_ACT_DENIED;
+	c->error = v == 1 ? RW_CRED_ERROR_MIN : v == 2 ? 0 : -1;
 }
 
 static void sample_lsm(unsigned v, struct rw_msg *m)

@@ -39,6 +39,8 @@ struct fake_host {
 	unsigned ack_every;  /* ACK after this many accepted frames */
 	bool refuse_version; /* answer HELLO with ERROR(VERSION) */
 	bool push_host_frames; /* send POLICY_UPDATE/CHALLENGE after HELLO */
+	uint16_t max_version; /* newest version it speaks (0: RW_PROTO_VERSION_MAX) */
+	uint16_t conn_version; /* negotiated on the current connection */
 
 	/* "durable" state: survives a restart up to persisted_hwm */
 	struct rw_seq_stream stream;
@@ -54,6 +56,9 @@ struct fake_host {
 	uint64_t guest_ack_of_host; /* ACK value the guest sent for host frames */
 	unsigned bad_frames;
 	unsigned over_max;
+	unsigned wrong_version; /* data frames not in the negotiated version */
+	unsigned creds;         /* CRED_VIOLATION frames accepted */
+	struct rw_msg_cred_violation last_cred;
 };
 
 static void sleep_ms(unsigned ms)
@@ -120,7 +125,7 @@ static bool host_send(int fd, struct rw_msg *m)
 
 static bool host_ack(struct fake_host *h, int fd)
 {
-	struct rw_msg m = { .hdr = { .type = RW_MSG_ACK } };
+	struct rw_msg m = { .hdr = { .type = RW_MSG_ACK, .version = h->conn_version } };
 
 	/* persist first, then acknowledge */
 	h->persisted_hwm = rw_seq_ack_value(&h->stream);
@@ -131,7 +136,8 @@ static bool host_ack(struct fake_host *h, int fd)
 static bool host_hello(struct fake_host *h, int fd, const struct rw_msg *in)
 {
 	struct rw_msg m = { .hdr = { .type = RW_MSG_HELLO } };
-	uint16_t v = rw_proto_negotiate(&in->u.hello, RW_PROTO_VERSION_MIN, RW_PROTO_VERSION_MAX);
+	uint16_t max = h->max_version ? h->max_version : RW_PROTO_VERSION_MAX;
+	uint16_t v = rw_proto_negotiate(&in->u.hello, RW_PROTO_VERSION_MIN, max);
 
 	atomic_fetch_add(&h->hellos, 1);
 	if (h->refuse_version || !v) {
@@ -155,8 +161,9 @@ static bool host_hello(struct fake_host *h, int fd, const struct rw_msg *in)
 		return false;
 	}
 	m.hdr.version = v;
+	h->conn_version = v;
 	m.u.hello.version_min = RW_PROTO_VERSION_MIN;
-	m.u.hello.version_max = RW_PROTO_VERSION_MAX;
+	m.u.hello.version_max = max;
 	memset(m.u.hello.session_id, 0x77, RW_PROTO_SESSION_ID_LEN);
 	m.u.hello.resume_seq = h->persisted_hwm;
 	m.u.hello.next_seq = 1;
@@ -188,8 +195,14 @@ static void host_accept_data(struct fake_host *h, const struct rw_msg *m)
 {
 	enum rw_seq_verdict v = rw_seq_accept(&h->stream, m->hdr.seq, NULL);
 
+	if (m->hdr.version != h->conn_version)
+		h->wrong_version++;
 	if (v != RW_SEQ_NEW && v != RW_SEQ_GAP)
 		return;
+	if (m->hdr.type == RW_MSG_CRED_VIOLATION) {
+		h->creds++;
+		h->last_cred = m->u.cred;
+	}
 	if (m->hdr.seq > MAX_SEQ) {
 		h->over_max++;
 		return;
@@ -626,6 +639,114 @@ static void test_version_refused_then_accepted(void **state)
 	free(h);
 }
 
+static void send_cred_violation(struct rw_chan *c, uint64_t seq)
+{
+	struct rw_msg m = { .hdr = { .type = RW_MSG_CRED_VIOLATION } };
+
+	m.u.cred.pid = 4242;
+	m.u.cred.tgid = 4242;
+	strcpy(m.u.cred.comm, "victim");
+	m.u.cred.field_mask = 1u << RW_CRED_UID;
+	m.u.cred.old_val[RW_CRED_UID] = 1000;
+	m.u.cred.check = RW_CRED_CHECK_FILE_OPEN;
+	m.u.cred.action = RW_CRED_ACT_KILLED | RW_CRED_ACT_DENIED;
+	m.u.cred.error = -1;
+	assert_int_equal(rw_chan_send(c, &m), 0);
+	assert_int_equal(m.hdr.seq, seq);
+}
+
+/*
+ * A host that speaks only version 1 gets every queued frame in version 1
+ * (CRED_VIOLATION without check/action); a newer host later gets the same
+ * queue in the newest version, with them.
+ */
+static void test_older_host_gets_older_frames(void **state)
+{
+	struct fake_host *h = host_new();
+	struct rw_chan_stats st;
+	struct rw_chan *c;
+
+	(void)state;
+	h->max_version = 1;
+	host_start(h);
+	c = chan_new(h, 16, NULL, NULL);
+	send_heartbeat(c, 1, 0);
+	send_cred_violation(c, 2);
+	assert_int_equal(rw_chan_flush(c, 20000), 0);
+	rw_chan_get_stats(c, &st);
+	host_stop(h);
+	assert_int_equal(st.version, 1);
+	assert_int_equal(st.downgraded, 2);
+	assert_int_equal(st.proto_errors, 0);
+	assert_int_equal(h->wrong_version, 0);
+	assert_int_equal(h->bad_frames, 0);
+	assert_int_equal(h->creds, 1);
+	assert_int_equal(h->last_cred.pid, 4242);
+	assert_int_equal(h->last_cred.old_val[RW_CRED_UID], 1000);
+	assert_int_equal(h->last_cred.check, 0);
+	assert_int_equal(h->last_cred.action, 0);
+
+	/* the same guest, a new host speaking the newest version */
+	h->max_version = 0;
+	host_start(h);
+	send_cred_violation(c, 3);
+	assert_int_equal(rw_chan_flush(c, 20000), 0);
+	rw_chan_get_stats(c, &st);
+	host_stop(h);
+	assert_int_equal(st.version, RW_PROTO_VERSION_MAX);
+	/* frame 3 may first have gone out on the dead version-1 connection */
+	assert_true(st.downgraded >= 2);
+	assert_int_equal(h->wrong_version, 0);
+	assert_int_equal(h->creds, 2);
+	assert_int_equal(h->last_cred.check, RW_CRED_CHECK_FILE_OPEN);
+	assert_int_equal(h->last_cred.action, RW_CRED_ACT_KILLED | RW_CRED_ACT_DENIED);
+	assert_int_equal(h->last_cred.error, -1);
+	rw_chan_free(c);
+	free(h);
+}
+
+/*
+ * What version 1 does not have (a CRED_CHANGE) is skipped on a version-1
+ * connection and counted; the host sees a sequence gap, the rest arrives.
+ */
+static void test_older_host_skips_newer_types(void **state)
+{
+	struct rw_msg m = { .hdr = { .type = RW_MSG_CRED_CHANGE } };
+	struct fake_host *h = host_new();
+	struct rw_chan_stats st;
+	struct rw_chan *c;
+
+	(void)state;
+	h->max_version = 1;
+	host_start(h);
+	c = chan_new(h, 16, NULL, NULL);
+	send_heartbeat(c, 1, 0);
+	m.u.cred_change.pid = 77;
+	m.u.cred_change.tgid = 77;
+	strcpy(m.u.cred_change.comm, "su");
+	m.u.cred_change.via = RW_VIA_TASK_FIX_SETUID;
+	m.u.cred_change.syscall_nr = -1;
+	m.u.cred_change.old_ids[0] = 1000;
+	assert_int_equal(rw_chan_send(c, &m), 0);
+	assert_int_equal(m.hdr.seq, 2);
+	send_cred_violation(c, 3);
+	assert_int_equal(rw_chan_flush(c, 20000), 0);
+	rw_chan_get_stats(c, &st);
+	host_stop(h);
+	assert_int_equal(st.version, 1);
+	assert_int_equal(st.skipped_old_version, 1);
+	assert_int_equal(st.proto_errors, 0);
+	assert_int_equal(h->bad_frames, 0);
+	assert_int_equal(h->wrong_version, 0);
+	assert_int_equal(h->count[1], 1);
+	assert_int_equal(h->count[2], 0);
+	assert_int_equal(h->count[3], 1);
+	assert_int_equal(h->stream.gaps, 1);
+	assert_int_equal(h->creds, 1);
+	rw_chan_free(c);
+	free(h);
+}
+
 struct recv_log {
 	unsigned policies, challenges;
 	char name[16];
@@ -745,6 +866,8 @@ int main(void)
 		cmocka_unit_test(test_exactly_once_across_host_restarts),
 		cmocka_unit_test(test_overflow_reported_as_loss),
 		cmocka_unit_test(test_version_refused_then_accepted),
+		cmocka_unit_test(test_older_host_gets_older_frames),
+		cmocka_unit_test(test_older_host_skips_newer_types),
 		cmocka_unit_test(test_host_frames_delivered_and_acked),
 		cmocka_unit_test(test_garbage_from_host),
 		cmocka_unit_test(test_backoff_bounded),

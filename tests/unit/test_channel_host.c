@@ -145,7 +145,7 @@ static size_t guest_hello(uint8_t *buf, uint8_t session, uint64_t resume, uint64
 	m.hdr.component = RW_COMP_TEST;
 	m.hdr.version = RW_PROTO_VERSION_MIN;
 	m.u.hello.version_min = 1;
-	m.u.hello.version_max = 1;
+	m.u.hello.version_max = RW_PROTO_VERSION_MAX; /* its data frames use the newest */
 	memset(m.u.hello.session_id, session, RW_PROTO_SESSION_ID_LEN);
 	m.u.hello.resume_seq = resume;
 	m.u.hello.next_seq = next;
@@ -394,10 +394,13 @@ static void test_bad_input_other_stream_carries_on(void **state)
 	m.u.hello.version_max = 1;
 	m.u.hello.next_seq = 1;
 	n = enc(&m, buf, 256);
-	buf[32] = 2, buf[34] = 3; /* range 2..3: no common version */
+	/* a range above ours: no common version */
+	buf[32] = RW_PROTO_VERSION_MAX + 1, buf[34] = RW_PROTO_VERSION_MAX + 2;
 	expect_rejected(h, buf, n, RW_ERR_VERSION, "no common protocol version");
 	n = guest_hello(buf, 5, 0, 1);
-	n += guest_hello(buf + n, 5, 0, 1);
+	guest_hello(buf + n, 5, 0, 1);
+	buf[n + 4] = RW_PROTO_VERSION_MAX; /* the second one in the negotiated version */
+	n *= 2;
 	expect_rejected(h, buf, n, RW_ERR_UNEXPECTED, "unexpected HELLO");
 	n = guest_hello(buf, 5, 0, 1);
 	buf[32 + 8] = 1; /* reserved HELLO byte: decode error */

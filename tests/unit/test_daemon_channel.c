@@ -113,12 +113,83 @@ static void test_agent_refuses_odd_updates(void **state)
 	}
 }
 
+/* The event detail the daemon stores for a credential violation, v2 and v1. */
+static void test_cred_violation_detail(void **state)
+{
+	struct rw_msg m = { .hdr = { .type = RW_MSG_CRED_VIOLATION, .seq = 7,
+				     .component = RW_COMP_KMOD } }, dec;
+	uint8_t buf[1024];
+	json_t *o, *ch;
+	long len;
+
+	(void)state;
+	m.u.cred.pid = 321;
+	m.u.cred.tgid = 320;
+	memcpy(m.u.cred.comm, "vic\x01\xfftim", 9);
+	m.u.cred.field_mask = (1u << RW_CRED_UID) | (1u << RW_CRED_GROUP_INFO_PTR);
+	m.u.cred.old_val[RW_CRED_UID] = 1000;
+	m.u.cred.new_val[RW_CRED_UID] = 0;
+	m.u.cred.old_val[RW_CRED_GROUP_INFO_PTR] = 0x1000;
+	m.u.cred.new_val[RW_CRED_GROUP_INFO_PTR] = 0x2000;
+	m.u.cred.check = RW_CRED_CHECK_FILE_OPEN;
+	m.u.cred.action = RW_CRED_ACT_KILLED | RW_CRED_ACT_DENIED;
+	m.u.cred.error = -1;
+	len = rw_proto_encode(&m, buf, sizeof(buf));
+	assert_true(len > 0);
+	assert_int_equal(rw_proto_decode(buf, (size_t)len, &dec), 0);
+	o = rw_dchan_cred_detail(&dec.u.cred);
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "pid")), 321);
+	assert_int_equal(json_integer_value(json_object_get(o, "tgid")), 320);
+	assert_string_equal(json_string_value(json_object_get(o, "comm")), "vic??tim");
+	assert_string_equal(json_string_value(json_object_get(o, "check")), "file_open");
+	assert_true(json_is_true(json_object_get(o, "killed")));
+	assert_true(json_is_true(json_object_get(o, "denied")));
+	assert_int_equal(json_integer_value(json_object_get(o, "error")), -1);
+	ch = json_object_get(o, "changes");
+	assert_int_equal(json_object_size(ch), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ch, "uid"), "old")),
+			 1000);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ch, "uid"), "new")), 0);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(ch, "group_info_ptr"), "new")), 0x2000);
+	json_decref(o);
+
+	/* a version-1 frame does not tell where or what: no such keys */
+	m.hdr.version = 1;
+	len = rw_proto_encode(&m, buf, sizeof(buf));
+	assert_true(len > 0);
+	assert_int_equal(rw_proto_decode(buf, (size_t)len, &dec), 0);
+	o = rw_dchan_cred_detail(&dec.u.cred);
+	assert_non_null(o);
+	assert_null(json_object_get(o, "check"));
+	assert_null(json_object_get(o, "killed"));
+	assert_null(json_object_get(o, "error"));
+	assert_int_equal(json_object_size(json_object_get(o, "changes")), 2);
+	json_decref(o);
+
+	/* killed at the timer scan, nothing refused */
+	m.hdr.version = 0;
+	m.u.cred.check = RW_CRED_CHECK_SCAN;
+	m.u.cred.action = RW_CRED_ACT_KILLED;
+	m.u.cred.error = 0;
+	len = rw_proto_encode(&m, buf, sizeof(buf));
+	assert_int_equal(rw_proto_decode(buf, (size_t)len, &dec), 0);
+	o = rw_dchan_cred_detail(&dec.u.cred);
+	assert_string_equal(json_string_value(json_object_get(o, "check")), "scan");
+	assert_true(json_is_true(json_object_get(o, "killed")));
+	assert_true(json_is_false(json_object_get(o, "denied")));
+	assert_int_equal(json_integer_value(json_object_get(o, "error")), 0);
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_round_trips),
 		cmocka_unit_test(test_policy_parse_errors),
 		cmocka_unit_test(test_agent_refuses_odd_updates),
+		cmocka_unit_test(test_cred_violation_detail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

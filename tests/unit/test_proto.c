@@ -111,6 +111,9 @@ static void assert_cred_equal(const struct rw_msg_cred_violation *a,
 		EQ(old_val[i]);
 		EQ(new_val[i]);
 	}
+	EQ(check);
+	EQ(action);
+	EQ(error);
 }
 
 static void assert_lsm_equal(const struct rw_msg_lsm_event *a, const struct rw_msg_lsm_event *b)
@@ -260,8 +263,8 @@ static void test_wire_layout_is_little_endian(void **state)
 		0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* counter */
 		1, 0, 0, 0, 0, 0, 0, 0x80,      /* uptime_ns */
 	};
-	struct rw_msg m = { .hdr = { .type = RW_MSG_HEARTBEAT, .component = RW_COMP_KMOD,
-				     .seq = 0x0102030405060708ull } };
+	struct rw_msg m = { .hdr = { .version = 1, .type = RW_MSG_HEARTBEAT,
+				     .component = RW_COMP_KMOD, .seq = 0x0102030405060708ull } };
 
 	(void)state;
 	m.u.heartbeat.counter = 0x8877665544332211ull;
@@ -526,7 +529,14 @@ static void test_payload_field_errors(void **state)
 		{ RW_MSG_CRED_VIOLATION, 0, 24, 4, 0, RW_EPROTO_EMPTY },
 		{ RW_MSG_CRED_VIOLATION, 0, 24, 4, 1u << RW_CRED_FIELD_COUNT, RW_EPROTO_RESERVED },
 		{ RW_MSG_CRED_VIOLATION, 0, 24, 4, 1, RW_EPROTO_PAYLOAD_LEN }, /* 1 pair, 3 sent */
-		{ RW_MSG_CRED_VIOLATION, 0, 28, 4, 1, RW_EPROTO_RESERVED },
+		{ RW_MSG_CRED_VIOLATION, 0, 28, 1, 0, RW_EPROTO_BAD_ENUM },    /* v2 check */
+		{ RW_MSG_CRED_VIOLATION, 0, 28, 1, RW_CRED_CHECK_MAX + 1, RW_EPROTO_BAD_ENUM },
+		{ RW_MSG_CRED_VIOLATION, 0, 29, 1, 4, RW_EPROTO_RESERVED },    /* action bit 2 */
+		{ RW_MSG_CRED_VIOLATION, 0, 29, 1, 0x83, RW_EPROTO_RESERVED },
+		{ RW_MSG_CRED_VIOLATION, 0, 30, 2, 0, RW_EPROTO_RANGE },       /* denied, no error */
+		{ RW_MSG_CRED_VIOLATION, 0, 30, 2, 1, RW_EPROTO_RANGE },       /* positive error */
+		{ RW_MSG_CRED_VIOLATION, 0, 30, 2, (uint16_t)-4096, RW_EPROTO_RANGE },
+		{ RW_MSG_CRED_VIOLATION, 2, 30, 2, (uint16_t)-1, RW_EPROTO_RESERVED }, /* not denied */
 		{ RW_MSG_CRED_VIOLATION, 0, 8 + 10, 1, 'x', RW_EPROTO_RESERVED }, /* after NUL */
 		/* LSM_EVENT */
 		{ RW_MSG_LSM_EVENT, 0, 0, 2, 0, RW_EPROTO_BAD_ENUM },
@@ -681,6 +691,121 @@ static void test_version_negotiation(void **state)
 	assert_int_equal(rw_proto_negotiate(NULL, 1, 3), 0);
 }
 
+/* Version 1 CRED_VIOLATION: bytes 28..31 reserved; version 2 gives them meaning. */
+static void test_cred_check_versions(void **state)
+{
+	struct rw_msg m, out;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(rw_test_proto_sample(RW_MSG_CRED_VIOLATION, 0, &m), 0);
+	m.hdr.version = 1;
+	n = (size_t)rw_proto_encode(&m, frame, sizeof(frame));
+	assert_int_equal(n, rw_proto_encoded_size(&m));
+	assert_int_equal(frame[4], 1);
+	assert_true(frame[RW_PROTO_HDR_LEN + 28] == 0 && frame[RW_PROTO_HDR_LEN + 29] == 0 &&
+		    frame[RW_PROTO_HDR_LEN + 30] == 0 && frame[RW_PROTO_HDR_LEN + 31] == 0);
+	memset(&out, 0xee, sizeof(out));
+	assert_int_equal(rw_proto_decode(frame, n, &out), 0);
+	assert_int_equal(out.u.cred.check, 0);
+	assert_int_equal(out.u.cred.action, 0);
+	assert_int_equal(out.u.cred.error, 0);
+	assert_int_equal(out.u.cred.pid, m.u.cred.pid);
+	/* in a version-1 frame these bytes stay reserved */
+	frame[RW_PROTO_HDR_LEN + 28] = RW_CRED_CHECK_CAPABLE;
+	assert_int_equal(rw_proto_decode(frame, n, &out), RW_EPROTO_RESERVED);
+	frame[RW_PROTO_HDR_LEN + 28] = 0;
+	frame[RW_PROTO_HDR_LEN + 31] = 0x80;
+	assert_int_equal(rw_proto_decode(frame, n, &out), RW_EPROTO_RESERVED);
+	/* version 2: the exact bytes of check, action, error */
+	m.hdr.version = 2;
+	m.u.cred.check = RW_CRED_CHECK_CAPABLE;
+	m.u.cred.action = RW_CRED_ACT_KILLED | RW_CRED_ACT_DENIED;
+	m.u.cred.error = -13;
+	n = (size_t)rw_proto_encode(&m, frame, sizeof(frame));
+	assert_int_equal(frame[4], 2);
+	assert_int_equal(frame[RW_PROTO_HDR_LEN + 28], 1);
+	assert_int_equal(frame[RW_PROTO_HDR_LEN + 29], 3);
+	assert_int_equal(frame[RW_PROTO_HDR_LEN + 30], 0xf3);
+	assert_int_equal(frame[RW_PROTO_HDR_LEN + 31], 0xff);
+	assert_int_equal(rw_proto_decode(frame, n, &out), 0);
+	assert_int_equal(out.u.cred.error, -13);
+	/* killed without denial: error must be 0 */
+	m.u.cred.action = RW_CRED_ACT_KILLED;
+	assert_int_equal(rw_proto_encode(&m, frame, sizeof(frame)), RW_EPROTO_RESERVED);
+	m.u.cred.error = 0;
+	m.u.cred.check = 0;
+	assert_int_equal(rw_proto_encode(&m, frame, sizeof(frame)), RW_EPROTO_BAD_ENUM);
+	assert_string_equal(rw_proto_cred_check_name(RW_CRED_CHECK_FILE_OPEN), "file_open");
+	assert_string_equal(rw_proto_cred_check_name(RW_CRED_CHECK_SCAN), "scan");
+	assert_string_equal(rw_proto_cred_check_name(0), "?");
+	assert_string_equal(rw_proto_cred_check_name(RW_CRED_CHECK_MAX + 1), "?");
+}
+
+/*
+ * Every type and variant converts to version 1 as if encoded in version 1,
+ * except what version 1 does not have (CRED_CHANGE, guard kinds 10..13).
+ */
+static void test_frame_downgrade(void **state)
+{
+	static uint8_t direct[MAX_FRAME], out_buf[MAX_FRAME];
+	struct rw_msg m, out;
+	uint16_t t;
+	unsigned v;
+	long n, d, k;
+
+	(void)state;
+	for (t = 1; t <= RW_MSG_TYPE_MAX; t++) {
+		for (v = 0; v < RW_TEST_PROTO_VARIANTS; v++) {
+			n = (long)encode_sample(t, v, &m);
+			rw_proto_mark_resent(frame, (size_t)n);
+			m.hdr.version = 1;
+			m.hdr.flags = RW_FLAG_RESENT;
+			d = rw_proto_encode(&m, direct, sizeof(direct));
+			k = rw_proto_frame_downgrade(frame, (size_t)n, 1, out_buf, sizeof(out_buf));
+			if (!rw_proto_msg_in_version(&m, 1)) {
+				/* new in version 2: neither encodable nor convertible in 1 */
+				assert_int_equal(d, RW_EPROTO_NOT_IN_VERSION);
+				assert_int_equal(k, RW_EPROTO_NOT_IN_VERSION);
+				assert_true(rw_proto_msg_in_version(&m, 2));
+				continue;
+			}
+			assert_true(d > 0);
+			if (k != d || memcmp(out_buf, direct, (size_t)d))
+				fail_msg("%s/%u: downgrade differs from a version-1 encoding (%ld)",
+					 rw_proto_type_name(t), v, k);
+			assert_int_equal(rw_proto_decode(out_buf, (size_t)k, &out), 0);
+			assert_int_equal(out.hdr.version, 1);
+			/* same version: an identical copy */
+			k = rw_proto_frame_downgrade(frame, (size_t)n, RW_PROTO_VERSION_MAX,
+						     out_buf, sizeof(out_buf));
+			assert_int_equal(k, n);
+			assert_memory_equal(out_buf, frame, (size_t)n);
+		}
+	}
+	n = (long)encode_sample(RW_MSG_CRED_VIOLATION, 0, &m);
+	assert_int_equal(rw_proto_frame_downgrade(frame, (size_t)n, 0, out_buf, sizeof(out_buf)),
+			 RW_EPROTO_VERSION);
+	assert_int_equal(rw_proto_frame_downgrade(frame, (size_t)n, RW_PROTO_VERSION_MAX + 1,
+						  out_buf, sizeof(out_buf)),
+			 RW_EPROTO_VERSION);
+	assert_int_equal(rw_proto_frame_downgrade(frame, (size_t)n, 1, out_buf, (size_t)n - 1),
+			 RW_EPROTO_NOSPACE);
+	assert_int_equal(rw_proto_frame_downgrade(NULL, (size_t)n, 1, out_buf, sizeof(out_buf)),
+			 RW_EPROTO_INVAL);
+	/* a version-1 frame cannot be raised to version 2 */
+	assert_int_equal(rw_proto_frame_downgrade(frame, (size_t)n, 1, direct, sizeof(direct)), n);
+	assert_int_equal(rw_proto_frame_downgrade(direct, (size_t)n, 2, out_buf, sizeof(out_buf)),
+			 RW_EPROTO_VERSION);
+	/* an invalid frame is refused with its own decode error */
+	frame[RW_PROTO_HDR_LEN + 28] = 0;
+	assert_int_equal(rw_proto_frame_downgrade(frame, (size_t)n, 1, out_buf, sizeof(out_buf)),
+			 RW_EPROTO_BAD_ENUM);
+	assert_int_equal(rw_proto_frame_downgrade(frame, (size_t)n - 1, 1, out_buf,
+						  sizeof(out_buf)),
+			 RW_EPROTO_TRUNC_PAYLOAD);
+}
+
 static void test_decode_rejects_trailing_bytes(void **state)
 {
 	struct rw_msg m, out;
@@ -831,6 +956,17 @@ static int write_seeds(const char *dir)
 				perror(path);
 				return 1;
 			}
+			if (t != RW_MSG_CRED_VIOLATION)
+				continue;
+			/* the same in version 1 (no check/action/error) */
+			m.hdr.version = 1;
+			n = rw_proto_encode(&m, frame, sizeof(frame));
+			snprintf(path, sizeof(path), "%s/%s-v1-%u", dir, rw_proto_type_name(t), v);
+			f = fopen(path, "wb");
+			if (n < 0 || !f || fwrite(frame, 1, (size_t)n, f) != (size_t)n || fclose(f)) {
+				perror(path);
+				return 1;
+			}
 		}
 	}
 	return 0;
@@ -850,6 +986,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_payload_field_errors),
 		cmocka_unit_test(test_comm_without_nul),
 		cmocka_unit_test(test_decode_rejects_trailing_bytes),
+		cmocka_unit_test(test_cred_check_versions),
+		cmocka_unit_test(test_frame_downgrade),
 		cmocka_unit_test(test_version_negotiation),
 		cmocka_unit_test(test_encoder_refuses_invalid),
 		cmocka_unit_test(test_strerror_distinct),
