@@ -26,6 +26,13 @@
  *    FIFO is gone in production, so the test kills it the way it can really
  *    die: SIGKILL sent from ring 0 (rwtest_guard.ko action=kill, allowlisted
  *    by the host at runtime); init's loop restarts it.
+ *  - The USB mount case boots a second guest (generic-flavor kit with USB
+ *    storage, $RW_KIT_USB, default build/kit/amd64) attached to the same
+ *    daemon under its own VM name.
+ *
+ * Needs: the kit ($RW_KIT), build/rel/bin/{ringwatchd,ringwatch,
+ * ringwatch-vsockd}, the payloads (scripts/build-payloads and
+ * scripts/build-guest-bpf into $RW_PAYLOADS).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -733,7 +740,7 @@ static void test_agent_restart(void **state)
 	snprintf(guard, sizeof(guard), "module-allow rwtest_guard %s", hash_guard);
 	host_update("add", guard, guard);
 	before = COUNT("\"event\":\"module-denied\"", "\"comm\":\"rw_modload\"",
-		       "\"origin\":\"init_module\"");
+		       "\"origin\":\"init_module\"", "\"module\":\"crc7\"");
 	/* While it is away (init's loop waits 1 s) the guard holds and events queue up. */
 	out = sh_status(&status, "insmod " GUEST_MODDIR "/rwtest_guard.ko action=kill pid=%d && "
 			"rmmod rwtest_guard && echo killed && rw_modload init " GUEST_MODDIR
