@@ -71,6 +71,7 @@ static struct rw_bpf_host_guest main_g = { .name = "bpf-lsm" };
 static struct rw_bpf_host_guest usb_g;	/* generic-flavor guest with a USB stick */
 static struct rw_bpf_host_guest *g_now = &main_g;	/* the guest the helpers talk to */
 static char overlay[128];
+static char usb_overlay[128], usb_img[160];	/* the USB case's, removed by teardown too */
 static char hash_dummy[65], hash_nlmon[65], hash_crc7[65], hash_hello[65], hash_guard[65];
 
 /* ---- host-side helpers ------------------------------------------------- */
@@ -454,6 +455,10 @@ static int teardown(void **state)
 	rw_bpf_host_shutdown(&host, &main_g);
 	rw_bpf_host_stop(&host);
 	rw_test_rmtree(overlay);
+	if (usb_img[0])
+		unlink(usb_img);
+	if (usb_overlay[0])
+		rw_test_rmtree(usb_overlay);
 	return 0;
 }
 
@@ -828,7 +833,7 @@ static void test_usb_mount_rule(void **state)
 {
 	struct rw_test_env usb_env;
 	struct rw_test_boot opts = { .name = "bpf-usb", .cpus = 1, .memory_mib = 768 };
-	char kit[600], img[700], drive[800], ready[512], usb_overlay[128], src[1024], *out;
+	char kit[600], drive[800], ready[512], src[1024], *out;
 	const char *saved = getenv("RW_KIT");
 	const char *args[] = { "-device", "qemu-xhci,id=xhci", "-drive", drive, "-device",
 			       "usb-storage,bus=xhci.0,drive=usbstick,removable=on", NULL };
@@ -857,12 +862,12 @@ static void test_usb_mount_rule(void **state)
 	snprintf(src, sizeof(src), "%s/guest/bpf/rc.d/50-ringwatch-agent", env.top);
 	copy_into(usb_overlay, "etc/ringwatch/rc.d/50-ringwatch-agent", src, 0755);
 	rw_test_write_file(usb_overlay, "etc/ringwatch/policy", "usb-mount deny\n", 0644);
-	snprintf(img, sizeof(img), "%s-stick.img", usb_overlay);
-	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	snprintf(usb_img, sizeof(usb_img), "%s-stick.img", usb_overlay);
+	fd = open(usb_img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 32 << 20), 0);
 	close(fd);
-	snprintf(drive, sizeof(drive), "if=none,id=usbstick,format=raw,file=%s", img);
+	snprintf(drive, sizeof(drive), "if=none,id=usbstick,format=raw,file=%s", usb_img);
 	opts.overlay_dir = usb_overlay;
 	opts.extra_args = args;
 	g_now = &usb_g;
@@ -897,8 +902,9 @@ static void test_usb_mount_rule(void **state)
 	save_serial_log(&g_now->vm, "e2e_bpf_lsm-usb");
 	rw_bpf_host_shutdown(&host, g_now);
 	g_now = &main_g;
-	unlink(img);
+	unlink(usb_img);
 	rw_test_rmtree(usb_overlay);
+	usb_img[0] = usb_overlay[0] = '\0';
 }
 
 int main(void)
