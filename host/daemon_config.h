@@ -15,6 +15,11 @@
  *   channel-vsock-port PORT|off   transport A: AF_VSOCK listener (host vhost_vsock)
  *   vsockd PATH                   ringwatch-vsockd for launched VMs (default: beside
  *                                 ringwatchd)
+ *   hook-allow MODULE[,MODULE...]|none
+ *                                 modules that may own hook handlers (ftrace
+ *                                 ops functions, kprobe handlers); a handler
+ *                                 outside kernel text and these is a violation
+ *                                 (default: ringwatch)
  *   respond CHECK|* SEVERITY|* ACTION[,ACTION...]
  *                                 ACTION: log | pause | dump | push-policy
  * DURATION: an integer with unit ms, s, m or h.  The first matching respond
@@ -52,6 +57,8 @@ struct rw_vm_override {
 #define RW_CONFIG_MAX_VMS 1024
 #define RW_CONFIG_MAX_BYTES (1u << 20)
 #define RW_CONFIG_MAX_LINE 1024
+#define RW_CONFIG_MAX_HOOK_ALLOW 64
+#define RW_CONFIG_MODULE_NAME_MAX 56	/* MODULE_NAME_LEN of the guest kernel */
 
 struct rw_config {
 	unsigned int interval_ms;
@@ -64,6 +71,8 @@ struct rw_config {
 	char metrics[128];		/* "" off */
 	unsigned int channel_vsock_port;	/* 0: no transport A listener */
 	char vsockd[512];		/* "" : ringwatch-vsockd beside ringwatchd */
+	char hook_allow[RW_CONFIG_MAX_HOOK_ALLOW][RW_CONFIG_MODULE_NAME_MAX];
+	size_t nhook_allow;		/* modules allowed to own hook handlers */
 	struct rw_response_rule *rules;
 	size_t nrules;
 	struct rw_vm_override *vms;

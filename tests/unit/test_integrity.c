@@ -47,6 +47,9 @@
 #define FUNC_D (K + 0x3000)
 #define SYSCALL_TABLE (RO + 0x100)
 #define KPROBE_TABLE BSS
+#define AGGR_PRE (K + 0x1400)
+#define OPS_LIST (BSS + 0x800) /* ftrace_ops_list: pointer to the first ops */
+#define OPS_END (BSS + 0x900)  /* ftrace_list_end */
 
 static const char sysmap[] =
 	"ffffffff81000000 T func_a\n"
@@ -60,6 +63,7 @@ static const char sysmap[] =
 	"ffffffff81001200 T __ia32_sys_write\n"
 	"ffffffff81001200 T __x64_sys_write\n"
 	"ffffffff81001300 T evil\n"
+	"ffffffff81001400 T aggr_pre_handler\n"
 	"ffffffff81002000 T __SCT__foo\n"
 	"ffffffff81002100 T func_c\n"
 	"ffffffff81002200 T entry_SYSCALL_64\n"
@@ -175,6 +179,10 @@ static struct image *make_image(void)
 		.relocs = im->relocs, .relocs_len = im->relocs_len,
 		.kprobe_table = KPROBE_TABLE, .kprobe_buckets = 4,
 		.kprobe_hlist_off = 0, .kprobe_addr_off = 40,
+		.kprobe_pre_off = 48, .kprobe_post_off = 56, .kprobe_list_off = 64,
+		.ftrace_ops_list = OPS_LIST, .ftrace_list_end = OPS_END,
+		.fops_func_off = 0, .fops_next_off = 8, .fops_tramp_off = 0x20,
+		.fops_tramp_size_off = 0x28,
 		.sys_call_table = SYSCALL_TABLE, .nr_syscalls = 2,
 		.module_start = RW_KPROFILE_MODULE_START, .module_end = RW_KPROFILE_MODULE_END,
 	};
@@ -254,6 +262,12 @@ static struct guest *make_guest(const struct image *im, uint64_t slide)
 		set_gate(g->ram + PA_IDT + 16 * v, FUNC_D + slide + 0x100 + 0x10 * (uint64_t)v);
 	/* module-area trampoline: a copy of ftrace_caller's first bytes */
 	memcpy(g->ram + PA_MODX, g->ram + PA_TEXT + (FTRACE_CALLER - K), 64);
+	/* no ftrace ops registered: the list holds only its terminator */
+	{
+		uint64_t end = OPS_END + slide;
+
+		memcpy(g->ram + PA_BSS + (OPS_LIST - BSS), &end, 8);
+	}
 	reg = (struct vmi_mem_region){ 0, RAM_SIZE, g->ram };
 	assert_int_equal(vmi_mem_open_host(&reg, 1, &g->mem, NULL, 0), 0);
 	assert_int_equal(vmi_x86_init(&g->x, g->mem, g->pt.root,
@@ -423,6 +437,19 @@ static void test_jump_labels(void **state)
 	assert_int_equal(rw_integrity_overlay_pages(f->vm), 0);
 }
 
+/* struct ftrace_ops at node: func +0, next +8, trampoline +0x20, size +0x28 */
+static void add_ops(struct guest *g, uint64_t node, uint64_t func, uint64_t tramp, uint64_t size,
+		    uint64_t next)
+{
+	uint8_t *o = host(g, node);
+
+	memset(o, 0, 0x30);
+	put_u64(o, func);
+	put_u64(o + 8, next);
+	put_u64(o + 0x20, tramp);
+	put_u64(o + 0x28, size);
+}
+
 static void test_ftrace_sites(void **state)
 {
 	struct fixture *f = *state;
@@ -440,13 +467,17 @@ static void test_ftrace_sites(void **state)
 	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_HOOK), 1);
 	assert_string_equal(first(&s, RW_SEV_HOOK)->where, "func_b+0x0");
 	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "ftrace_caller"));
-	/* CALL a module-area trampoline that is a copy of ftrace_caller */
+	/* CALL a module-area trampoline that is a copy of ftrace_caller, the
+	 * trampoline of a registered ftrace_ops */
+	add_ops(f->g, BSS + 0xa00, FUNC_D, MOD_X, 0x40, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
 	put_s32(insn + 1, (int64_t)(MOD_X - (FUNC_B + 5)));
 	memcpy(site, insn, 5);
 	run_pass(f, &s, &st);
 	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
 	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "ftrace trampoline"));
 	assert_non_null(strstr(first(&s, RW_SEV_HOOK)->detail, "module area"));
+	put_u64(host(f->g, OPS_LIST), OPS_END); /* ops gone: its trampoline is no more */
 	/* a BPF trampoline prologue is accepted too (the target is examined when
 	 * the site changes: unhook, change the code, hook again) */
 	memcpy(site, NOP5, 5);
