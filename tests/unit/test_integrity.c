@@ -872,6 +872,257 @@ static void test_modules(void **state)
 			 RW_INTEG_E_LIMIT);
 }
 
+/* ---- hooks: ftrace ops, handlers, allowlist, trampolines -------------------------- */
+
+/* Owners of module-area code in these tests: MOD_X..+0x800 "rootkit",
+ * MOD_X+0x800..+0x1000 "goodmod". */
+static int test_owner(void *ctx, uint64_t addr, char *name, size_t len)
+{
+	(void)ctx;
+	if (addr >= MOD_X && addr < MOD_X + 0x800)
+		snprintf(name, len, "rootkit");
+	else if (addr >= MOD_X + 0x800 && addr < MOD_X + 0x1000)
+		snprintf(name, len, "goodmod");
+	else
+		return -1;
+	return 0;
+}
+
+static const struct rw_finding *find_detail(const struct sink *s, enum rw_integ_sev sev,
+					    const char *needle)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->f[i].sev == sev && strstr(s->f[i].detail, needle))
+			return &s->f[i];
+	return NULL;
+}
+
+static void call_site(struct guest *g, uint64_t site, uint64_t target)
+{
+	uint8_t *p = host(g, site);
+
+	p[0] = 0xe8;
+	put_s32(p + 1, (int64_t)(target - (site + 5)));
+}
+
+/* The rootkit case: an ftrace site patched to call code that looks like an
+ * ftrace trampoline but belongs to no registered ops is a violation; the same
+ * code as the trampoline of a registered ops is a hook naming function,
+ * handler and owner. */
+static void test_ftrace_ops_trampolines(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	const struct rw_finding *h;
+
+	f->g->kv.owner = test_owner;
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_HOOK), 0);
+	/* registered: ops at BSS+0xa00, func kernel func_d, trampoline MOD_X */
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	add_ops(f->g, BSS + 0xa00, FUNC_D, MOD_X, 0x40, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_non_null(h = first(&s, RW_SEV_HOOK));
+	assert_string_equal(h->where, "func_b+0x0");
+	assert_string_equal(h->handler, "func_d+0x0");
+	assert_string_equal(h->owner, "kernel");
+	assert_non_null(strstr(h->detail, "of ops 0xffffffff81c00a00"));
+	assert_non_null(strstr(h->detail, "[module rootkit]"));
+	/* a call past the end of the registered trampoline (same look) is not in it */
+	memcpy(f->g->ram + PA_MODX + 0x80, f->g->ram + PA_MODX, 0x40);
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	call_site(f->g, FUNC_B, MOD_X + 0x80);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	/* a second ops behind the first: its trampoline counts too */
+	add_ops(f->g, BSS + 0xb00, FUNC_C, MOD_X + 0x80, 0x40, OPS_END);
+	put_u64(host(f->g, BSS + 0xa00) + 8, BSS + 0xb00);
+	call_site(f->g, FUNC_B, MOD_X + 0x80);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_string_equal(first(&s, RW_SEV_HOOK)->handler, "func_c+0x0");
+	/* hostile list: a loop is bounded and reported as an error, and then no
+	 * trampoline is accepted from it */
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	put_u64(host(f->g, BSS + 0xb00) + 8, BSS + 0xa00);
+	run_pass(f, &s, &st);
+	assert_non_null(find_detail(&s, RW_SEV_ERROR, "looping"));
+	/* a non-kernel pointer in the list */
+	put_u64(host(f->g, BSS + 0xb00) + 8, 0x4141414141414141ull);
+	run_pass(f, &s, &st);
+	assert_non_null(find_detail(&s, RW_SEV_ERROR, "ftrace_ops_list"));
+	/* a trampoline size beyond the bound is no trampoline */
+	put_u64(host(f->g, BSS + 0xb00) + 8, OPS_END);
+	put_u64(host(f->g, BSS + 0xb00) + 0x28, RW_HOOK_MAX_TRAMP_SIZE + 1ull);
+	expect_clean(f);
+	call_site(f->g, FUNC_B, MOD_X + 0x80);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+}
+
+/* Handlers outside kernel text must be owned by an allowlisted module. */
+static void test_hook_allowlist(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	const struct rw_finding *h;
+	const char *allow1[] = { "goodmod" }, *allow2[] = { "goodmod", "rootkit" };
+
+	f->g->kv.owner = test_owner;
+	/* an ops whose function is rootkit code: a violation on every pass, even
+	 * before any site calls it */
+	add_ops(f->g, BSS + 0xa00, MOD_X + 0x100, 0, 0, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
+	for (int i = 0; i < 2; i++) {
+		run_pass(f, &s, &st);
+		assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+		assert_non_null(h = first(&s, RW_SEV_VIOLATION));
+		assert_string_equal(h->owner, "rootkit");
+		assert_string_equal(h->handler, "0xffffffffc0001100 [module rootkit]");
+		assert_non_null(strstr(h->detail, "ftrace ops at"));
+	}
+	f->g->kv.hook_allow = allow1;
+	f->g->kv.nhook_allow = 1;
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	f->g->kv.hook_allow = allow2;
+	f->g->kv.nhook_allow = 2;
+	expect_clean(f);
+	/* the site hooked through the global caller with a kprobe there: the
+	 * kprobe's pre_handler is the handler (goodmod: allowed) */
+	put_u64(host(f->g, OPS_LIST), OPS_END);
+	add_kprobe(f->g, 1, BSS + 0x100, FUNC_B);
+	put_u64(host(f->g, BSS + 0x100) + 48, MOD_X + 0x900);
+	call_site(f->g, FUNC_B, FTRACE_CALLER);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_non_null(h = first(&s, RW_SEV_HOOK));
+	assert_string_equal(h->where, "func_b+0x0");
+	assert_string_equal(h->owner, "goodmod");
+	assert_non_null(strstr(h->detail, "handler 0xffffffffc0001900 [module goodmod] (goodmod)"));
+	/* not allowlisted any more: the kprobe's handler is a violation each pass */
+	f->g->kv.nhook_allow = 0;
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	assert_non_null(h = find_detail(&s, RW_SEV_VIOLATION, "kprobe (pre_handler) at func_b+0x0"));
+	assert_string_equal(h->owner, "goodmod");
+	/* an INT3 kprobe whose post_handler is in unknown module-area code */
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	put_u64(host(f->g, BSS) + 8, 0);
+	f->g->kv.hook_allow = allow2;
+	f->g->kv.nhook_allow = 2;
+	expect_clean(f);
+	add_kprobe(f->g, 2, BSS + 0x180, FUNC_D + 8);
+	put_u64(host(f->g, BSS + 0x180) + 56, MOD_X + 0x1800);
+	host(f->g, FUNC_D + 8)[0] = 0xcc;
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 2); /* site + handler */
+	assert_non_null(h = find_detail(&s, RW_SEV_VIOLATION, "kprobe (int3)"));
+	assert_string_equal(h->where, "func_d+0x8");
+	assert_string_equal(h->owner, "unknown");
+	/* an aggregated probe stands for its children: their handlers count */
+	put_u64(host(f->g, BSS + 0x180) + 56, 0);
+	put_u64(host(f->g, BSS + 0x180) + 48, AGGR_PRE);
+	put_u64(host(f->g, BSS + 0x180) + 64, BSS + 0x300 + 64);	/* list.next: child */
+	memset(host(f->g, BSS + 0x300), 0, 0x50);
+	put_u64(host(f->g, BSS + 0x300) + 40, FUNC_D + 8);
+	put_u64(host(f->g, BSS + 0x300) + 48, MOD_X + 0x200);		/* rootkit */
+	put_u64(host(f->g, BSS + 0x300) + 64, BSS + 0x180 + 64);	/* back to head */
+	f->g->kv.nhook_allow = 1;						/* goodmod only */
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	assert_string_equal(first(&s, RW_SEV_VIOLATION)->owner, "rootkit");
+	/* a child list that never returns to its head is bounded */
+	put_u64(host(f->g, BSS + 0x300) + 64, BSS + 0x300 + 64);
+	run_pass(f, &s, &st);
+	assert_true(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION) >= 1);
+	f->g->kv.nhook_allow = 2;
+	expect_clean(f);
+	/* an ftrace site into the trampoline of an ops whose function is rootkit
+	 * code: the site itself names function, handler and owner */
+	host(f->g, FUNC_D + 8)[0] = f->im->text[FUNC_D + 8 - K];
+	put_u64(host(f->g, BSS) + 16, 0);
+	f->g->kv.nhook_allow = 1;
+	add_ops(f->g, BSS + 0xa00, MOD_X + 0x100, MOD_X, 0x40, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_non_null(h = find_detail(&s, RW_SEV_VIOLATION, "ftrace site patched"));
+	assert_string_equal(h->where, "func_b+0x0");
+	assert_string_equal(h->owner, "rootkit");
+	assert_non_null(strstr(h->detail, "not kernel text or an allowlisted module"));
+}
+
+/* An accepted trampoline is compared with its accepted copy every pass. */
+static void test_trampoline_recheck(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	const struct rw_finding *h;
+	const char *allow[] = { "goodmod" };
+	const uint64_t call_off = FTRACE_CALL - FTRACE_CALLER;
+
+	f->g->kv.owner = test_owner;
+	f->g->kv.hook_allow = allow;
+	f->g->kv.nhook_allow = 1;
+	memcpy(f->g->ram + PA_MODX, f->g->ram + PA_TEXT + (FTRACE_CALLER - K), 0xa0);
+	add_ops(f->g, BSS + 0xa00, FUNC_D, MOD_X, 0xa0, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_HOOK), 1);
+	expect_clean(f);
+	/* a byte of the trampoline outside its ops call: violation, every pass */
+	f->g->ram[PA_MODX + 0x10] ^= 0x5a;
+	for (int i = 0; i < 2; i++) {
+		run_pass(f, &s, &st);
+		assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+		assert_non_null(h = find_detail(&s, RW_SEV_VIOLATION, "rewritten after"));
+		assert_int_equal(h->addr, MOD_X + 0x10);
+	}
+	f->g->ram[PA_MODX + 0x10] ^= 0x5a;
+	expect_clean(f);
+	/* its ops call now calls another kernel function: a hook, accepted */
+	{
+		uint8_t *c = f->g->ram + PA_MODX + call_off;
+		uint64_t site = MOD_X + call_off;
+
+		c[0] = 0xcc; /* half-way through text_poke_bp: not judged yet */
+		expect_clean(f);
+		c[0] = 0xe8;
+		put_s32(c + 1, (int64_t)(FUNC_C - (site + 5)));
+		run_pass(f, &s, &st);
+		assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+		assert_non_null(h = find_detail(&s, RW_SEV_HOOK, "now calls handler func_c+0x0"));
+		assert_string_equal(h->owner, "kernel");
+		expect_clean(f);
+		/* ... then rootkit code: violation */
+		put_s32(c + 1, (int64_t)(MOD_X + 0x300 - (site + 5)));
+		run_pass(f, &s, &st);
+		assert_non_null(h = find_detail(&s, RW_SEV_VIOLATION, "now calls handler"));
+		assert_string_equal(h->owner, "rootkit");
+	}
+	/* unregistered: the trampoline is forgotten, whatever becomes of it */
+	put_u64(host(f->g, OPS_LIST), OPS_END);
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	memset(f->g->ram + PA_MODX, 0x90, 0x40);
+	expect_clean(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -887,6 +1138,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shared_build_and_slide, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ftrace_ops_trampolines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook_allowlist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trampoline_recheck, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
