@@ -385,7 +385,7 @@ static void fill_bytes(struct rw_finding *f, const uint8_t *old, const uint8_t *
  * va's site start (the site end minus window offset) or 0. */
 static int try_sites(struct rw_integrity *vm, const struct rw_kview *kv, int r, uint64_t va,
 		     uint64_t wstart, size_t wlen, const uint8_t *exp, const uint8_t *cur,
-		     uint64_t *site_start, uint64_t *site_end, struct page_result *pr)
+		     uint64_t *site_start, uint64_t *site_end, int *denied, struct page_result *pr)
 {
 	struct integ_site_ctx sc = { .vm = vm, .kv = kv };
 	size_t idx;
@@ -412,7 +412,8 @@ static int try_sites(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 		/* changed bytes past the accepted length are examined on their own */
 		*site_start = s->addr;
 		*site_end = s->addr + (unsigned)n;
-		pr->accepted++;
+		*denied = sc.denied;
+		pr->accepted += !sc.denied;
 		if (hook) {
 			struct rw_finding f;
 			static const char *kinds[] = { "jump label", "ftrace",    "ftrace ops",
@@ -439,7 +440,8 @@ static int try_sites(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 
 static int try_kprobe(struct rw_integrity *vm, const struct rw_kview *kv, uint64_t va,
 		      uint64_t wstart, size_t wlen, const uint8_t *exp, const uint8_t *cur,
-		      uint64_t *site_start, uint64_t *site_end, struct page_result *pr)
+		      uint64_t *site_start, uint64_t *site_end, int *denied,
+		      struct page_result *pr)
 {
 	struct rw_finding f;
 	struct integ_site_ctx sc = { .vm = vm, .kv = kv };
@@ -468,9 +470,10 @@ static int try_kprobe(struct rw_integrity *vm, const struct rw_kview *kv, uint64
 		}
 		if (!what)
 			continue;
-		pr->accepted++;
 		if (kp->pre || kp->post)
 			integ_handler(&sc, kp->pre ? kp->pre : kp->post);
+		*denied = sc.denied;
+		pr->accepted += !sc.denied;
 		integ_finding(&f, RW_CHECK_KTEXT, sc.denied ? RW_SEV_VIOLATION : RW_SEV_HOOK, -1,
 			      a + vm->slide, "%s registered in kprobe_table%s%s%s%s%s", what,
 			      sc.handler[0] ? "; handler " : "", sc.handler,
@@ -509,14 +512,19 @@ static void classify(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 	memcpy(accepted, exp + po, plen);
 	while (j < plen) {
 		uint64_t va = page + j, start = va, end = 0;
+		int denied = 0;
 
 		if (cur[po + j] == exp[po + j]) {
 			j++;
 			continue;
 		}
-		if (try_sites(vm, kv, r, va, wstart, wlen, exp, cur, &start, &end, pr) ||
-		    (r == 0 && try_kprobe(vm, kv, va, wstart, wlen, exp, cur, &start, &end, pr))) {
-			for (uint64_t k = start > page ? start : page; k < end && k < page + plen; k++)
+		if (try_sites(vm, kv, r, va, wstart, wlen, exp, cur, &start, &end, &denied, pr) ||
+		    (r == 0 &&
+		     try_kprobe(vm, kv, va, wstart, wlen, exp, cur, &start, &end, &denied, pr))) {
+			/* a hook whose handler is not allowed stays out of the baseline:
+			 * it is found (and reported) again on every pass */
+			for (uint64_t k = start > page ? start : page;
+			     !denied && k < end && k < page + plen; k++)
 				accepted[k - page] = cur[k - wstart];
 			j = (size_t)(end - page);
 			continue;

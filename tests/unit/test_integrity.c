@@ -1041,8 +1041,11 @@ static void test_hook_allowlist(void **state)
 	put_u64(host(f->g, BSS + 0x300) + 64, BSS + 0x180 + 64);	/* back to head */
 	f->g->kv.nhook_allow = 1;						/* goodmod only */
 	run_pass(f, &s, &st);
-	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
-	assert_string_equal(first(&s, RW_SEV_VIOLATION)->owner, "rootkit");
+	/* the INT3 site was never accepted: it is judged again, with the child's
+	 * handler; and the child's handler on its own */
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 2);
+	assert_string_equal(find_detail(&s, RW_SEV_VIOLATION, "kprobe (int3)")->owner, "rootkit");
+	assert_string_equal(find_detail(&s, RW_SEV_VIOLATION, "pre_handler")->owner, "rootkit");
 	/* a child list that never returns to its head is bounded */
 	put_u64(host(f->g, BSS + 0x300) + 64, BSS + 0x300 + 64);
 	run_pass(f, &s, &st);
@@ -1062,6 +1065,16 @@ static void test_hook_allowlist(void **state)
 	assert_string_equal(h->where, "func_b+0x0");
 	assert_string_equal(h->owner, "rootkit");
 	assert_non_null(strstr(h->detail, "not kernel text or an allowlisted module"));
+	/* not taken into the baseline: named again on the next pass */
+	run_pass(f, &s, &st);
+	assert_non_null(h = find_detail(&s, RW_SEV_VIOLATION, "ftrace site patched"));
+	assert_string_equal(h->where, "func_b+0x0");
+	/* allowlisted: accepted once, then quiet */
+	f->g->kv.nhook_allow = 2;
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_HOOK), 1);
+	expect_clean(f);
 }
 
 /* An accepted trampoline is compared with its accepted copy every pass. */
