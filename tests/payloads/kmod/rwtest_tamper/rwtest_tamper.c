@@ -21,7 +21,7 @@
  *   action=none                    nothing: an ordinary module load/unload
  *   action=ftrace_hook [sym=NAME]  register an ftrace_ops whose function is in
  *                                  this module, filtered to NAME (default
- *                                  __x64_sys_getppid): NAME's ftrace site is
+ *                                  do_sys_openat2): NAME's ftrace site is
  *                                  patched to call the ops' trampoline
  *   action=kprobe [sym=NAME]       register a kprobe on NAME whose pre_handler
  *                                  is in this module
@@ -68,7 +68,7 @@ static unsigned long value;
 module_param(value, ulong, 0444);
 static unsigned long off;
 module_param(off, ulong, 0444);
-static char *sym = "__x64_sys_getppid";
+static char *sym = "do_sys_openat2";
 module_param(sym, charp, 0444);
 static unsigned int delay = 3;
 module_param(delay, uint, 0444);
