@@ -99,6 +99,12 @@ struct rw_kprofile {
 	 * walk, so no module-area ftrace trampoline is accepted. */
 	uint64_t ftrace_ops_list, ftrace_list_end;
 	size_t fops_func_off, fops_next_off, fops_tramp_off, fops_tramp_size_off;
+	/* BPF trampolines: trampoline_table[buckets] hlists of struct
+	 * bpf_trampoline (hlist, func.addr, cur_image -> bpf_tramp_image.image).
+	 * bpf_tramp_table = 0: a BPF trampoline is recognised by its prologue. */
+	uint64_t bpf_tramp_table;
+	unsigned bpf_tramp_buckets;
+	size_t btr_hlist_off, btr_func_addr_off, btr_cur_image_off, bti_image_off;
 	/* sys_call_table and its entry count */
 	uint64_t sys_call_table;
 	unsigned nr_syscalls;
@@ -111,6 +117,7 @@ struct rw_kprofile {
 #define RW_KPROFILE_MODULE_END 0xffffffffff000000ull
 #define RW_KPROFILE_MAX_SYSCALLS 1024u
 #define RW_KPROFILE_MAX_KPROBE_BUCKETS 4096u
+#define RW_KPROFILE_BPF_TRAMP_BUCKETS 1024u /* TRAMPOLINE_TABLE_SIZE (1 << 10) */
 
 /* Fill @p from a catalog (pointers into the catalog's image). */
 int rw_kprofile_from_kcat(const struct vmi_kcat *cat, struct rw_kprofile *p, char *err,
@@ -164,6 +171,7 @@ const char *rw_integ_sev_name(enum rw_integ_sev s);
 #define RW_HOOK_MAX_FTRACE_OPS 256u      /* ftrace_ops_list nodes walked per pass */
 #define RW_HOOK_MAX_TRAMP_SIZE 65536u    /* bytes of one ops trampoline */
 #define RW_HOOK_MAX_TRAMPS 256u          /* accepted trampolines re-hashed per pass */
+#define RW_HOOK_MAX_BPF_TRAMPS 4096u     /* BPF trampolines walked per pass */
 
 struct rw_finding {
 	enum rw_integ_check check;

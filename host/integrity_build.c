@@ -194,6 +194,15 @@ int rw_kprofile_from_kcat(const struct vmi_kcat *cat, struct rw_kprofile *p, cha
 	} else {
 		p->ftrace_ops_list = p->ftrace_list_end = 0;
 	}
+	if (btf && !vmi_kcat_symbol(cat, "trampoline_table", &p->bpf_tramp_table) &&
+	    !vmi_kbtf_offset(btf, "bpf_trampoline.hlist", &p->btr_hlist_off) &&
+	    !vmi_kbtf_offset(btf, "bpf_trampoline.func.addr", &p->btr_func_addr_off) &&
+	    !vmi_kbtf_offset(btf, "bpf_trampoline.cur_image", &p->btr_cur_image_off) &&
+	    !vmi_kbtf_offset(btf, "bpf_tramp_image.image", &p->bti_image_off)) {
+		p->bpf_tramp_buckets = RW_KPROFILE_BPF_TRAMP_BUCKETS;
+	} else {
+		p->bpf_tramp_table = 0;
+	}
 	p->nr_syscalls = count_syscalls(cat, p);
 	if (!p->nr_syscalls)
 		return integ_seterr(err, errlen, RW_INTEG_E_TABLE,
@@ -431,7 +440,9 @@ static int check_profile(const struct rw_kprofile *p, char *err, size_t errlen)
 	    p->kprobe_buckets > RW_KPROFILE_MAX_KPROBE_BUCKETS ||
 	    p->kprobe_pre_off > 4096 || p->kprobe_post_off > 4096 || p->kprobe_list_off > 4096 ||
 	    p->fops_func_off > 4096 || p->fops_next_off > 4096 || p->fops_tramp_off > 4096 ||
-	    p->fops_tramp_size_off > 4096 ||
+	    p->fops_tramp_size_off > 4096 || p->bpf_tramp_buckets > RW_KPROFILE_BPF_TRAMP_BUCKETS ||
+	    p->btr_hlist_off > 4096 || p->btr_func_addr_off > 4096 ||
+	    p->btr_cur_image_off > 4096 || p->bti_image_off > 4096 ||
 	    p->module_end < p->module_start)
 		return integ_seterr(err, errlen, RW_INTEG_E_TABLE, "profile limits exceeded");
 	return 0;

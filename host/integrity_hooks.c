@@ -35,6 +35,7 @@ void integ_hooks_reset(struct rw_integrity *vm)
 {
 	vm->kprobes_walked = 0;
 	vm->ops_walked = 0;
+	vm->btramps_walked = 0;
 }
 
 /* ---- kprobes ------------------------------------------------------------------- */
@@ -187,6 +188,52 @@ const struct integ_ops *integ_ops_tramp(struct rw_integrity *vm, const struct rw
 			return o;
 	}
 	return NULL;
+}
+
+/* ---- BPF trampolines ------------------------------------------------------------ */
+
+static void walk_bpf_tramps(struct rw_integrity *vm, const struct rw_kview *kv)
+{
+	const struct rw_kprofile *p = &vm->b->prof;
+	size_t steps = 0;
+
+	if (vm->btramps_walked)
+		return;
+	vm->btramps_walked = 1;
+	vm->nbtramps = 0;
+	if (!vm->btramps &&
+	    !(vm->btramps = malloc(RW_HOOK_MAX_BPF_TRAMPS * sizeof(*vm->btramps))))
+		return;
+	for (unsigned i = 0; i < p->bpf_tramp_buckets && steps < RW_HOOK_MAX_BPF_TRAMPS; i++) {
+		uint64_t node;
+
+		if (rd64(kv, p->bpf_tramp_table + vm->slide + 8ull * i, &node))
+			return;
+		while (node && integ_kernel_pointer(kv->x, node) &&
+		       steps++ < RW_HOOK_MAX_BPF_TRAMPS) {
+			uint64_t base = node - p->btr_hlist_off, func, im, image, next;
+
+			if (rd64(kv, node, &next) || rd64(kv, base + p->btr_func_addr_off, &func) ||
+			    rd64(kv, base + p->btr_cur_image_off, &im))
+				break;
+			if (im && integ_kernel_pointer(kv->x, im) &&
+			    !rd64(kv, im + p->bti_image_off, &image) && image)
+				vm->btramps[vm->nbtramps++] = (struct integ_btramp){ image, func };
+			node = next;
+		}
+	}
+}
+
+int integ_bpf_tramp(struct rw_integrity *vm, const struct rw_kview *kv, uint64_t t,
+		    uint64_t func)
+{
+	if (!vm->b->prof.bpf_tramp_table)
+		return -1;
+	walk_bpf_tramps(vm, kv);
+	for (size_t i = 0; i < vm->nbtramps; i++)
+		if (vm->btramps[i].image == t && vm->btramps[i].func == func)
+			return 1;
+	return 0;
 }
 
 /* ---- handlers and the allowlist -------------------------------------------------- */
@@ -434,7 +481,8 @@ void integ_hooks_check(struct rw_integrity *vm, const struct rw_kview *kv, rw_fi
 
 size_t integ_hooks_private_bytes(const struct rw_integrity *vm)
 {
-	size_t t = INTEG_MAX_KPROBES * sizeof(struct integ_kprobe) +
+	size_t t = (vm->btramps ? RW_HOOK_MAX_BPF_TRAMPS * sizeof(struct integ_btramp) : 0) +
+		   INTEG_MAX_KPROBES * sizeof(struct integ_kprobe) +
 		   RW_HOOK_MAX_FTRACE_OPS * sizeof(struct integ_ops) +
 		   RW_HOOK_MAX_TRAMPS * sizeof(struct integ_tramp);
 
@@ -450,6 +498,9 @@ void integ_hooks_free(struct rw_integrity *vm)
 	free(vm->tramps);
 	free(vm->kprobes);
 	free(vm->ops);
+	free(vm->btramps);
+	vm->btramps = NULL;
+	vm->nbtramps = 0;
 	vm->tramps = NULL;
 	vm->kprobes = NULL;
 	vm->ops = NULL;

@@ -100,6 +100,10 @@ struct integ_ops {
 	uint64_t addr, func, tramp, tramp_size; /* struct ftrace_ops and its fields */
 };
 
+struct integ_btramp {
+	uint64_t image, func; /* cur_image->image, func.addr of a bpf_trampoline */
+};
+
 struct integ_tramp {
 	uint64_t ops, start, size; /* the ops it belongs to, its code */
 	uint64_t call_off;         /* offset of its ops call (0: none known) */
@@ -126,6 +130,10 @@ struct rw_integrity {
 	struct integ_ops *ops;
 	size_t nops;
 	int ops_walked, ops_malformed;
+	/* BPF trampolines walked this pass (lazy; array allocated on first use) */
+	struct integ_btramp *btramps;
+	size_t nbtramps;
+	int btramps_walked;
 	/* ops trampolines accepted as ftrace-site targets, re-checked every pass */
 	struct integ_tramp *tramps;
 	size_t ntramps;
@@ -169,6 +177,11 @@ void integ_walk_ops(struct rw_integrity *vm, const struct rw_kview *kv);
 /* The registered ops whose module-area trampoline holds @t, or NULL. */
 const struct integ_ops *integ_ops_tramp(struct rw_integrity *vm, const struct rw_kview *kv,
 					uint64_t t);
+/* -1 when the kernel's BPF trampoline table is not known (prologue check
+ * only); 1 when @t is the current image of a BPF trampoline of the function
+ * starting at @func; 0 otherwise. */
+int integ_bpf_tramp(struct rw_integrity *vm, const struct rw_kview *kv, uint64_t t,
+		    uint64_t func);
 /* Name handler @h into sc->handler / sc->owner and set sc->denied. */
 void integ_handler(struct integ_site_ctx *sc, uint64_t h);
 /* Remember an accepted trampoline (copy of its code) for the per-pass re-check. */

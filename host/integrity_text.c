@@ -198,6 +198,19 @@ static uint64_t global_ops_call(struct integ_site_ctx *sc, uint64_t caller)
 	return rel32_target(site + slide, insn);
 }
 
+/* Start of the kernel function holding @va (running address), or @va. */
+static uint64_t function_of(const struct rw_integrity *vm, uint64_t va)
+{
+	const struct rw_kprofile *p = &vm->b->prof;
+	uint64_t link = va - vm->slide, off;
+	const struct vmi_ksym *k;
+
+	if (link < p->text_start || link >= p->text_end ||
+	    !(k = vmi_ksyms_find(p->syms, link, 0, &off)) || off >= (1u << 20))
+		return va;
+	return va - off;
+}
+
 static void bpf_handler(struct integ_site_ctx *sc)
 {
 	snprintf(sc->handler, sizeof(sc->handler), "BPF program");
@@ -302,7 +315,14 @@ int integ_valid_site(struct integ_site_ctx *sc, const struct integ_site *s, uint
 			return 5;
 		}
 		if (kind == 2) {
-			describe_target(sc, t, "BPF trampoline", why, whylen);
+			/* with the kernel's trampoline table: only the current image
+			 * of a BPF trampoline attached to this very function */
+			int known = integ_bpf_tramp(sc->vm, sc->kv, t,
+						    function_of(sc->vm, site_va));
+
+			if (!known)
+				return 0;
+			describe_target(sc, t, known > 0 ? "BPF trampoline" : "BPF trampoline (by its prologue)", why, whylen);
 			bpf_handler(sc);
 			return 5;
 		}

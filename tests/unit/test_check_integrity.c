@@ -89,6 +89,10 @@ static void test_profile_hook_tables(void **state)
 	assert_true(p.fops_tramp_off > p.fops_next_off);
 	assert_int_equal(p.fops_tramp_size_off, p.fops_tramp_off + 8);
 	assert_int_equal(vmi_kcat_symbol(cat, "aggr_pre_handler", &a), 0);
+	assert_int_equal(vmi_kcat_symbol(cat, "trampoline_table", &a), 0);
+	assert_int_equal(p.bpf_tramp_table, a);
+	assert_int_equal(p.bpf_tramp_buckets, RW_KPROFILE_BPF_TRAMP_BUCKETS);
+	assert_true(p.btr_cur_image_off > p.btr_func_addr_off);
 	rw_kernels_free(k);
 }
 

@@ -1136,6 +1136,57 @@ static void test_trampoline_recheck(void **state)
 	expect_clean(f);
 }
 
+/* With the kernel's BPF trampoline table known, a BPF-looking target is
+ * accepted only as the current image of a trampoline of the hooked function. */
+static void test_bpf_trampoline_table(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	char err[256];
+	uint8_t *bss = host(f->g, BSS);
+
+	rw_integrity_free(f->vm);
+	rw_integrity_cache_free(f->cache);
+	f->im->prof.bpf_tramp_table = BSS + 0xc00; /* 4 buckets */
+	f->im->prof.bpf_tramp_buckets = 4;
+	f->im->prof.btr_hlist_off = 0;
+	f->im->prof.btr_func_addr_off = 104;
+	f->im->prof.btr_cur_image_off = 168;
+	f->im->prof.bti_image_off = 0;
+	f->cache = rw_integrity_cache_new();
+	s.n = 0;
+	if (rw_integrity_baseline(f->cache, &f->g->kv, collect, &s, &f->vm, err, sizeof(err)))
+		fail_msg("baseline: %s", err);
+	memcpy(f->g->ram + PA_MODX, "\x55\x48\x89\xe5\x48\x83\xec\x10", 8);
+	/* not in the table: a prologue alone does not make a BPF trampoline */
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	/* a trampoline of func_b whose current image is MOD_X, in bucket 2 */
+	put_u64(bss + 0xc00 + 16, BSS + 0xd00);
+	memset(bss + 0xd00, 0, 0xb0);
+	put_u64(bss + 0xd00 + 104, FUNC_B);
+	put_u64(bss + 0xd00 + 168, BSS + 0xe00);
+	put_u64(bss + 0xe00, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+	assert_non_null(find_detail(&s, RW_SEV_HOOK, "BPF trampoline"));
+	assert_string_equal(first(&s, RW_SEV_HOOK)->owner, "bpf");
+	/* the same image registered for another function does not count */
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	put_u64(bss + 0xd00 + 104, FUNC_C);
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 1);
+	/* hostile: a bucket chain looping on itself is bounded */
+	put_u64(bss + 0xd00, BSS + 0xd00);
+	put_u64(bss + 0xd00 + 104, FUNC_B);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_SEV_VIOLATION), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1154,6 +1205,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ftrace_ops_trampolines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hook_allowlist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trampoline_recheck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bpf_trampoline_table, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
