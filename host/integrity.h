@@ -8,7 +8,13 @@
  *                    every changed range is classified from the image's own
  *                    patch-site tables (jump labels, ftrace sites, static calls,
  *                    SMP lock prefixes, kprobes walked from guest memory);
- *                    anything else is a violation.
+ *                    anything else is a violation. An ftrace site may call
+ *                    into the module area only inside the trampoline of an
+ *                    ftrace_ops on ftrace_ops_list or a BPF trampoline on
+ *                    trampoline_table (both walked from guest memory). Hooks
+ *                    name function, handler and owner; a handler outside
+ *                    kernel text and kv->hook_allow modules is a violation;
+ *                    accepted trampolines are re-checked every pass.
  *   idt              per vCPU: IDTR base/limit, every gate's target/type/DPL.
  *   cr               per vCPU: CR0.WP, CR4.SMEP/SMAP/UMIP (where set at
  *                    baseline), EFER.NXE.

@@ -347,8 +347,9 @@ static void drop_tramp(struct rw_integrity *vm, size_t i)
 	vm->tramps[i] = vm->tramps[--vm->ntramps];
 }
 
-/* Compare one tracked trampoline with its accepted copy. Returns 1 when it
- * changed in a way that is reported as a violation. */
+/* Compare one tracked trampoline with its accepted copy and report what
+ * changed: its ops call to an allowed handler is a hook (the copy follows),
+ * anything else a violation (the copy stays, so it is reported every pass). */
 static void recheck_tramp(struct rw_integrity *vm, const struct rw_kview *kv,
 			  struct integ_tramp *t, uint8_t *cur, rw_finding_fn fn, void *ctx,
 			  struct rw_pass_stats *st)
