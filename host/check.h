@@ -81,6 +81,10 @@ struct rw_check_host {
 	 * reference, or NULL when there are none or no store (may be NULL). */
 	json_t *(*channel_states)(void *arg);
 	void *arg;
+	/* Modules allowed to own hook handlers (config "hook-allow"); a handler
+	 * outside kernel text and these is a violation. May be NULL / 0. */
+	const char *const *hook_allow;
+	size_t nhook_allow;
 };
 
 struct rw_check_ctx {

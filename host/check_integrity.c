@@ -123,6 +123,8 @@ struct ki_state {
 	char msr_why[240];		/* why guest MSR reports were not used */
 	size_t msr_reported;		/* vCPUs whose MSRs a verified report gave */
 	struct vmi_vcpu *report_vcpus;	/* scratch: QMP state + reported MSRs */
+	const char *const *hook_allow;	/* this pass's hook allowlist (host's) */
+	size_t nhook_allow;
 };
 
 /* ---- per-pass outcome helpers ----------------------------------------------- */
@@ -199,6 +201,10 @@ static json_t *finding_json(const struct rw_finding *f)
 	}
 	if (f->range_len)
 		json_object_set_new(o, "length", json_integer((json_int_t)f->range_len));
+	if (f->handler[0])
+		json_object_set_new(o, "handler", json_string(f->handler));
+	if (f->owner[0])
+		json_object_set_new(o, "owner", json_string(f->owner));
 	return o;
 }
 
@@ -514,6 +520,7 @@ static struct rw_kview kview(struct ki_state *st)
 		.slide = (uint64_t)vmi_linux_info(st->lx)->slide, .vcpus = st->vcpus,
 		.nvcpus = st->nvcpus < st->baseline_vcpus ? st->nvcpus : st->baseline_vcpus,
 		.guest_reporter_verified = false, .owner = owner_of, .owner_ctx = st,
+		.hook_allow = st->hook_allow, .nhook_allow = st->nhook_allow,
 	};
 }
 
@@ -1095,6 +1102,8 @@ static int kernel_run(struct rw_check_ctx *ctx, struct rw_check_result *res)
 		return 0;
 	}
 	pass_reset(st);
+	st->hook_allow = ctx->host ? ctx->host->hook_allow : NULL;
+	st->nhook_allow = ctx->host ? ctx->host->nhook_allow : 0;
 	if (!ctx->host || !ctx->host->kernels) {
 		rw_check_set(res, RW_RESULT_ERROR, "ringwatchd", "no kernel catalog registry");
 		outcome_all(st, RW_RESULT_ERROR, "ringwatchd", res->summary);

@@ -31,6 +31,8 @@ void rw_config_defaults(struct rw_config *cfg)
 	cfg->dump_timeout_ms = 300000;
 	cfg->syslog = true;
 	snprintf(cfg->metrics, sizeof(cfg->metrics), "127.0.0.1:9477");
+	snprintf(cfg->hook_allow[0], sizeof(cfg->hook_allow[0]), "ringwatch");
+	cfg->nhook_allow = 1;
 }
 
 void rw_config_free(struct rw_config *cfg)
@@ -246,6 +248,53 @@ static int dir_vsock_port(struct parse *ps, char **w, int nw)
 	return 0;
 }
 
+/* Guest module names as the kernel keeps them: letters, digits, '_' and '-'. */
+static bool valid_module_name(const char *s, size_t n)
+{
+	if (!n || n >= RW_CONFIG_MODULE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static int dir_hook_allow(struct parse *ps, char **w, int nw)
+{
+	struct rw_config *cfg = ps->cfg;
+	const char *p;
+
+	if (want_args(ps, w, nw, 1))
+		return -1;
+	cfg->nhook_allow = 0;
+	if (!strcmp(w[1], "none"))
+		return 0;
+	for (p = w[1];;) {
+		size_t n = strcspn(p, ",");
+
+		if (!valid_module_name(p, n))
+			return perr(ps, "'hook-allow': bad module name '%.*s' (letters, digits, _ "
+				    "and -, at most %d characters)",
+				    (int)(n > 64 ? 64 : n), p, RW_CONFIG_MODULE_NAME_MAX - 1);
+		if (cfg->nhook_allow >= RW_CONFIG_MAX_HOOK_ALLOW)
+			return perr(ps, "'hook-allow': more than %d modules",
+				    RW_CONFIG_MAX_HOOK_ALLOW);
+		for (size_t i = 0; i < cfg->nhook_allow; i++)
+			if (strlen(cfg->hook_allow[i]) == n && !strncmp(cfg->hook_allow[i], p, n))
+				return perr(ps, "'hook-allow': module '%.*s' listed twice", (int)n,
+					    p);
+		/* the kernel stores '-' in module names as '_' */
+		for (size_t i = 0; i < n; i++)
+			cfg->hook_allow[cfg->nhook_allow][i] = p[i] == '-' ? '_' : p[i];
+		cfg->hook_allow[cfg->nhook_allow][n] = '\0';
+		cfg->nhook_allow++;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
 static int dir_vm(struct parse *ps, char **w, int nw)
 {
 	struct rw_config *cfg = ps->cfg;
@@ -324,7 +373,7 @@ static int dir_kernel_search(struct parse *ps, char **w, int nw)
 
 static const char *const single_directives[] = {
 	"interval", "workers", "qmp-timeout", "launch-timeout", "dump-timeout",
-	"json-log", "syslog", "metrics", "channel-vsock-port", "vsockd",
+	"json-log", "syslog", "metrics", "channel-vsock-port", "vsockd", "hook-allow",
 };
 
 static int directive(struct parse *ps, char **w, int nw)
@@ -361,6 +410,8 @@ static int directive(struct parse *ps, char **w, int nw)
 		return dir_path(ps, w, nw, cfg->vsockd, sizeof(cfg->vsockd));
 	if (!strcmp(w[0], "kernel-search"))
 		return dir_kernel_search(ps, w, nw);
+	if (!strcmp(w[0], "hook-allow"))
+		return dir_hook_allow(ps, w, nw);
 	if (!strcmp(w[0], "vm"))
 		return dir_vm(ps, w, nw);
 	if (!strcmp(w[0], "respond"))

@@ -17,6 +17,11 @@
  *                                 ringwatchd)
  *   kernel-search PATH            kernel image file or directory searched for the
  *                                 image of a VM given none (repeatable, absolute)
+ *   hook-allow MODULE[,MODULE...]|none
+ *                                 modules that may own hook handlers (ftrace
+ *                                 ops functions, kprobe handlers); a handler
+ *                                 outside kernel text and these is a violation
+ *                                 (default: ringwatch)
  *   respond CHECK|* SEVERITY|* ACTION[,ACTION...]
  *                                 ACTION: log | pause | dump | push-policy
  * DURATION: an integer with unit ms, s, m or h.  The first matching respond
@@ -55,6 +60,8 @@ struct rw_vm_override {
 #define RW_CONFIG_MAX_BYTES (1u << 20)
 #define RW_CONFIG_MAX_LINE 1024
 #define RW_CONFIG_MAX_KSEARCH 16
+#define RW_CONFIG_MAX_HOOK_ALLOW 64
+#define RW_CONFIG_MODULE_NAME_MAX 56	/* MODULE_NAME_LEN of the guest kernel */
 
 struct rw_config {
 	unsigned int interval_ms;
@@ -71,6 +78,8 @@ struct rw_config {
 	 * searched for the running kernel of a VM given no image (disk boots). */
 	char kernel_search[RW_CONFIG_MAX_KSEARCH][512];
 	size_t nkernel_search;
+	char hook_allow[RW_CONFIG_MAX_HOOK_ALLOW][RW_CONFIG_MODULE_NAME_MAX];
+	size_t nhook_allow;		/* modules allowed to own hook handlers */
 	struct rw_response_rule *rules;
 	size_t nrules;
 	struct rw_vm_override *vms;

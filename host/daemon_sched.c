@@ -451,9 +451,15 @@ static void run_check(struct rw_daemon *d, struct rw_dvm *vm, size_t i, struct p
 		      enum rw_run_state *run_state)
 {
 	struct pass_host ph = { d, vm, p->name };
+	const char *allow[RW_CONFIG_MAX_HOOK_ALLOW];
+	size_t nallow = 0;
+
+	for (; nallow < d->cfg->nhook_allow && nallow < RW_CONFIG_MAX_HOOK_ALLOW; nallow++)
+		allow[nallow] = d->cfg->hook_allow[nallow];
 	const struct rw_check_host host = {
 		.kernels = d->kernels, .emit = pass_emit, .peer_state = pass_peer_state,
 		.channel_states = pass_channel_states, .arg = &ph,
+		.hook_allow = allow, .nhook_allow = nallow,
 	};
 	struct rw_check_ctx ctx = {
 		.vm = &p->view, .host = &host, .qmp_timeout_ms = (int)d->cfg->qmp_timeout_ms,

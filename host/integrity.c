@@ -162,8 +162,10 @@ int rw_integrity_baseline(struct rw_integrity_cache *cache, const struct rw_kvie
 	}
 	vm->slide = kv->slide;
 	vm->scratch = malloc(4 * (INTEG_PAGE + 2 * INTEG_MARGIN));
-	vm->kprobes = malloc(INTEG_MAX_KPROBES * sizeof(uint64_t));
-	if (!vm->scratch || !vm->kprobes) {
+	vm->kprobes = malloc(INTEG_MAX_KPROBES * sizeof(*vm->kprobes));
+	vm->ops = malloc(RW_HOOK_MAX_FTRACE_OPS * sizeof(*vm->ops));
+	vm->tramps = calloc(RW_HOOK_MAX_TRAMPS, sizeof(*vm->tramps));
+	if (!vm->scratch || !vm->kprobes || !vm->ops || !vm->tramps) {
 		rw_integrity_free(vm);
 		return integ_seterr(err, errlen, RW_INTEG_E_NOMEM, "out of memory");
 	}
@@ -207,7 +209,7 @@ size_t rw_integrity_private_bytes(const struct rw_integrity *vm)
 	if (!vm)
 		return 0;
 	t = sizeof(*vm) + 4 * (INTEG_PAGE + 2 * INTEG_MARGIN) +
-	    INTEG_MAX_KPROBES * sizeof(uint64_t) + integ_text_private_bytes(vm);
+	    integ_hooks_private_bytes(vm) + integ_text_private_bytes(vm);
 	t += vm->nvcpus * (sizeof(*vm->idt) + sizeof(*vm->cr) + sizeof(*vm->msr));
 	t += vm->nsyscalls * sizeof(uint64_t);
 	for (size_t i = 0; i < vm->nmods; i++)
@@ -228,7 +230,7 @@ void rw_integrity_free(struct rw_integrity *vm)
 	integ_cpu_free(vm);
 	integ_modules_free(vm);
 	free(vm->scratch);
-	free(vm->kprobes);
+	integ_hooks_free(vm);
 	integ_build_put(vm->b);
 	free(vm);
 }

@@ -8,7 +8,13 @@
  *                    every changed range is classified from the image's own
  *                    patch-site tables (jump labels, ftrace sites, static calls,
  *                    SMP lock prefixes, kprobes walked from guest memory);
- *                    anything else is a violation.
+ *                    anything else is a violation. An ftrace site may call
+ *                    into the module area only inside the trampoline of an
+ *                    ftrace_ops on ftrace_ops_list or a BPF trampoline on
+ *                    trampoline_table (both walked from guest memory). Hooks
+ *                    name function, handler and owner; a handler outside
+ *                    kernel text and kv->hook_allow modules is a violation;
+ *                    accepted trampolines are re-checked every pass.
  *   idt              per vCPU: IDTR base/limit, every gate's target/type/DPL.
  *   cr               per vCPU: CR0.WP, CR4.SMEP/SMAP/UMIP (where set at
  *                    baseline), EFER.NXE.
@@ -89,6 +95,22 @@ struct rw_kprofile {
 	uint64_t kprobe_table;
 	unsigned kprobe_buckets;
 	size_t kprobe_hlist_off, kprobe_addr_off;
+	/* kprobe.pre_handler / kprobe.post_handler (0 = unknown: handlers are
+	 * then neither named nor checked against the hook allowlist) */
+	size_t kprobe_pre_off, kprobe_post_off;
+	/* kprobe.list: an aggregated probe's children (0 = not walked) */
+	size_t kprobe_list_off;
+	/* ftrace_ops_list (a pointer variable) and its terminator ftrace_list_end;
+	 * struct ftrace_ops member offsets from BTF. ftrace_ops_list = 0: no ops
+	 * walk, so no module-area ftrace trampoline is accepted. */
+	uint64_t ftrace_ops_list, ftrace_list_end;
+	size_t fops_func_off, fops_next_off, fops_tramp_off, fops_tramp_size_off;
+	/* BPF trampolines: trampoline_table[buckets] hlists of struct
+	 * bpf_trampoline (hlist, func.addr, cur_image -> bpf_tramp_image.image).
+	 * bpf_tramp_table = 0: a BPF trampoline is recognised by its prologue. */
+	uint64_t bpf_tramp_table;
+	unsigned bpf_tramp_buckets;
+	size_t btr_hlist_off, btr_func_addr_off, btr_cur_image_off, bti_image_off;
 	/* sys_call_table and its entry count */
 	uint64_t sys_call_table;
 	unsigned nr_syscalls;
@@ -101,6 +123,7 @@ struct rw_kprofile {
 #define RW_KPROFILE_MODULE_END 0xffffffffff000000ull
 #define RW_KPROFILE_MAX_SYSCALLS 1024u
 #define RW_KPROFILE_MAX_KPROBE_BUCKETS 4096u
+#define RW_KPROFILE_BPF_TRAMP_BUCKETS 1024u /* TRAMPOLINE_TABLE_SIZE (1 << 10) */
 
 /* Fill @p from a catalog (pointers into the catalog's image). */
 int rw_kprofile_from_kcat(const struct vmi_kcat *cat, struct rw_kprofile *p, char *err,
@@ -121,6 +144,11 @@ struct rw_kview {
 	 * (from the module walker); returns 0 and fills name, or -1. */
 	int (*owner)(void *ctx, uint64_t addr, char *name, size_t len);
 	void *owner_ctx;
+	/* Modules allowed to own hook handlers (ftrace ops functions, kprobe
+	 * handlers). A handler in kernel text is always allowed; one anywhere
+	 * else is a violation unless its owner (through @owner) is listed. */
+	const char *const *hook_allow;
+	size_t nhook_allow;
 };
 
 /* ---- findings ---------------------------------------------------------------- */
@@ -145,6 +173,11 @@ enum rw_integ_sev {
 const char *rw_integ_sev_name(enum rw_integ_sev s);
 
 #define RW_FINDING_BYTES 16
+#define RW_HOOK_OWNER_MAX 64
+#define RW_HOOK_MAX_FTRACE_OPS 256u      /* ftrace_ops_list nodes walked per pass */
+#define RW_HOOK_MAX_TRAMP_SIZE 65536u    /* bytes of one ops trampoline */
+#define RW_HOOK_MAX_TRAMPS 256u          /* accepted trampolines re-hashed per pass */
+#define RW_HOOK_MAX_BPF_TRAMPS 4096u     /* BPF trampolines walked per pass */
 
 struct rw_finding {
 	enum rw_integ_check check;
@@ -156,6 +189,11 @@ struct rw_finding {
 	size_t nbytes;              /* bytes valid in old/new (range may be longer) */
 	size_t range_len;           /* length of the changed range (text checks) */
 	char detail[320];           /* human-readable */
+	/* hooks (ftrace sites, ftrace ops, kprobes): the handler as symbol+offset
+	 * or "0x… [module m]", and who owns it: "kernel", a module name, "bpf"
+	 * (BPF trampoline), or "unknown"; "" when not a hook */
+	char handler[160];
+	char owner[RW_HOOK_OWNER_MAX];
 };
 
 typedef void (*rw_finding_fn)(void *ctx, const struct rw_finding *f);

@@ -176,8 +176,32 @@ int rw_kprofile_from_kcat(const struct vmi_kcat *cat, struct rw_kprofile *p, cha
 	    !vmi_kbtf_offset(btf, "kprobe.addr", &off)) {
 		p->kprobe_addr_off = off;
 		p->kprobe_buckets = 64; /* KPROBE_TABLE_SIZE (1 << KPROBE_HASH_BITS) */
+		if (vmi_kbtf_offset(btf, "kprobe.pre_handler", &p->kprobe_pre_off) ||
+		    vmi_kbtf_offset(btf, "kprobe.post_handler", &p->kprobe_post_off))
+			p->kprobe_pre_off = p->kprobe_post_off = 0;
+		if (vmi_kbtf_offset(btf, "kprobe.list", &p->kprobe_list_off))
+			p->kprobe_list_off = 0;
 	} else {
 		p->kprobe_table = 0;
+	}
+	if (btf && !vmi_kcat_symbol(cat, "ftrace_ops_list", &p->ftrace_ops_list) &&
+	    !vmi_kcat_symbol(cat, "ftrace_list_end", &p->ftrace_list_end) &&
+	    !vmi_kbtf_offset(btf, "ftrace_ops.func", &p->fops_func_off) &&
+	    !vmi_kbtf_offset(btf, "ftrace_ops.next", &p->fops_next_off) &&
+	    !vmi_kbtf_offset(btf, "ftrace_ops.trampoline", &p->fops_tramp_off) &&
+	    !vmi_kbtf_offset(btf, "ftrace_ops.trampoline_size", &p->fops_tramp_size_off)) {
+		/* walked from guest memory every pass (host/integrity_hooks.c) */
+	} else {
+		p->ftrace_ops_list = p->ftrace_list_end = 0;
+	}
+	if (btf && !vmi_kcat_symbol(cat, "trampoline_table", &p->bpf_tramp_table) &&
+	    !vmi_kbtf_offset(btf, "bpf_trampoline.hlist", &p->btr_hlist_off) &&
+	    !vmi_kbtf_offset(btf, "bpf_trampoline.func.addr", &p->btr_func_addr_off) &&
+	    !vmi_kbtf_offset(btf, "bpf_trampoline.cur_image", &p->btr_cur_image_off) &&
+	    !vmi_kbtf_offset(btf, "bpf_tramp_image.image", &p->bti_image_off)) {
+		p->bpf_tramp_buckets = RW_KPROFILE_BPF_TRAMP_BUCKETS;
+	} else {
+		p->bpf_tramp_table = 0;
 	}
 	p->nr_syscalls = count_syscalls(cat, p);
 	if (!p->nr_syscalls)
@@ -414,6 +438,11 @@ static int check_profile(const struct rw_kprofile *p, char *err, size_t errlen)
 				    "text/rodata ranges invalid (unaligned, empty, huge or overlapping)");
 	if (p->nr_syscalls > RW_KPROFILE_MAX_SYSCALLS ||
 	    p->kprobe_buckets > RW_KPROFILE_MAX_KPROBE_BUCKETS ||
+	    p->kprobe_pre_off > 4096 || p->kprobe_post_off > 4096 || p->kprobe_list_off > 4096 ||
+	    p->fops_func_off > 4096 || p->fops_next_off > 4096 || p->fops_tramp_off > 4096 ||
+	    p->fops_tramp_size_off > 4096 || p->bpf_tramp_buckets > RW_KPROFILE_BPF_TRAMP_BUCKETS ||
+	    p->btr_hlist_off > 4096 || p->btr_func_addr_off > 4096 ||
+	    p->btr_cur_image_off > 4096 || p->bti_image_off > 4096 ||
 	    p->module_end < p->module_start)
 		return integ_seterr(err, errlen, RW_INTEG_E_TABLE, "profile limits exceeded");
 	return 0;
@@ -447,6 +476,9 @@ static int build_new(const struct rw_kprofile *p, struct integ_build **out, char
 	sym_or_zero(p, "ftrace_caller", &b->ftrace_caller);
 	sym_or_zero(p, "ftrace_regs_caller", &b->ftrace_regs_caller);
 	sym_or_zero(p, "ftrace_stub", &b->ftrace_stub);
+	sym_or_zero(p, "ftrace_call", &b->ftrace_call);
+	sym_or_zero(p, "ftrace_regs_call", &b->ftrace_regs_call);
+	sym_or_zero(p, "aggr_pre_handler", &b->aggr_pre_handler);
 	sym_or_zero(p, "__x86_return_thunk", &b->return_thunk);
 	sym_or_zero(p, "entry_SYSCALL_64", &b->entry_syscall_64);
 	sym_or_zero(p, "entry_SYSENTER_compat", &b->entry_sysenter_compat);

@@ -52,6 +52,8 @@ struct integ_build {
 	int have_bytes;
 	/* symbols (link-time), 0 when absent */
 	uint64_t ftrace_caller, ftrace_regs_caller, ftrace_stub, return_thunk;
+	uint64_t ftrace_call, ftrace_regs_call; /* the ops call sites inside them */
+	uint64_t aggr_pre_handler;              /* pre_handler of aggregated kprobes */
 	uint64_t entry_syscall_64, entry_sysenter_compat, entry_syscall_compat;
 	uint64_t init_start, init_end; /* _sinittext, _einittext */
 };
@@ -90,6 +92,24 @@ struct integ_module {
 	int intact, seen;
 };
 
+struct integ_kprobe {
+	uint64_t addr, pre, post; /* running addresses; handlers 0 when unknown */
+};
+
+struct integ_ops {
+	uint64_t addr, func, tramp, tramp_size; /* struct ftrace_ops and its fields */
+};
+
+struct integ_btramp {
+	uint64_t image, func; /* cur_image->image, func.addr of a bpf_trampoline */
+};
+
+struct integ_tramp {
+	uint64_t ops, start, size; /* the ops it belongs to, its code */
+	uint64_t call_off;         /* offset of its ops call (0: none known) */
+	uint8_t *copy;             /* code as accepted */
+};
+
 struct rw_integrity {
 	struct integ_build *b;
 	uint64_t slide;
@@ -102,10 +122,21 @@ struct rw_integrity {
 	unsigned nsyscalls;
 	struct integ_module *mods;
 	size_t nmods, capmods;
-	/* kprobe addresses walked this pass (lazy), sorted */
-	uint64_t *kprobes;
+	/* kprobes walked this pass (lazy), sorted by address */
+	struct integ_kprobe *kprobes;
 	size_t nkprobes;
 	int kprobes_walked;
+	/* ftrace ops walked this pass (lazy) */
+	struct integ_ops *ops;
+	size_t nops;
+	int ops_walked, ops_malformed;
+	/* BPF trampolines walked this pass (lazy; array allocated on first use) */
+	struct integ_btramp *btramps;
+	size_t nbtramps;
+	int btramps_walked;
+	/* ops trampolines accepted as ftrace-site targets, re-checked every pass */
+	struct integ_tramp *tramps;
+	size_t ntramps;
 	uint8_t *scratch; /* 4 windows of INTEG_PAGE + 2*INTEG_MARGIN */
 };
 
@@ -127,9 +158,41 @@ void integ_text_free(struct rw_integrity *vm);
 struct integ_site_ctx {
 	struct rw_integrity *vm;
 	const struct rw_kview *kv;
+	/* out: the handler a hook site leads to, its owner, and whether the
+	 * owner is allowed (denied = 1: neither kernel text nor allowlisted) */
+	char handler[160];
+	char owner[RW_HOOK_OWNER_MAX];
+	int denied;
 };
 int integ_valid_site(struct integ_site_ctx *sc, const struct integ_site *s, uint64_t site_va,
 		     const uint8_t *exp, const uint8_t *cur, int *hook, char *why, size_t whylen);
+
+/* hooks (integrity_hooks.c): kprobes and ftrace ops walked from guest memory,
+ * handler attribution and the allowlist, accepted trampolines re-checked */
+int integ_kernel_pointer(const struct vmi_x86 *x, uint64_t p);
+void integ_hooks_reset(struct rw_integrity *vm); /* forget this pass's walks */
+void integ_walk_kprobes(struct rw_integrity *vm, const struct rw_kview *kv);
+const struct integ_kprobe *integ_kprobe_at(const struct rw_integrity *vm, uint64_t va);
+void integ_walk_ops(struct rw_integrity *vm, const struct rw_kview *kv);
+/* The registered ops whose module-area trampoline holds @t, or NULL. */
+const struct integ_ops *integ_ops_tramp(struct rw_integrity *vm, const struct rw_kview *kv,
+					uint64_t t);
+/* -1 when the kernel's BPF trampoline table is not known (prologue check
+ * only); 1 when @t is the current image of a BPF trampoline of the function
+ * starting at @func; 0 otherwise. */
+int integ_bpf_tramp(struct rw_integrity *vm, const struct rw_kview *kv, uint64_t t,
+		    uint64_t func);
+/* Name handler @h into sc->handler / sc->owner and set sc->denied. */
+void integ_handler(struct integ_site_ctx *sc, uint64_t h);
+/* Remember an accepted trampoline (copy of its code) for the per-pass re-check. */
+void integ_tramp_track(struct rw_integrity *vm, const struct rw_kview *kv,
+		       const struct integ_ops *o);
+/* Per pass: every ops / kprobe handler against the allowlist, every tracked
+ * trampoline against its accepted copy. */
+void integ_hooks_check(struct rw_integrity *vm, const struct rw_kview *kv, rw_finding_fn fn,
+		       void *ctx, struct rw_pass_stats *st);
+size_t integ_hooks_private_bytes(const struct rw_integrity *vm);
+void integ_hooks_free(struct rw_integrity *vm);
 
 /* findings helpers (integrity.c) */
 void integ_where(const struct rw_integrity *vm, const struct rw_kview *kv, uint64_t addr,

@@ -93,7 +93,7 @@ static size_t classify_module(struct rw_integrity *vm, const struct rw_kview *kv
 			      struct rw_pass_stats *st)
 {
 	struct integ_site *sites = malloc(MOD_MAX_SITES * sizeof(*sites));
-	struct integ_site_ctx sc = { vm, kv };
+	struct integ_site_ctx sc = { .vm = vm, .kv = kv };
 	size_t ns = 0, bad = 0, j = 0;
 
 	if (!sites)
@@ -128,9 +128,19 @@ static size_t classify_module(struct rw_integrity *vm, const struct rw_kview *kv
 			if (st)
 				st->sites_accepted++;
 			if (hook) {
-				integ_finding(&f, RW_CHECK_MODULES, RW_FINDING_HOOK, -1, s->addr,
-					      "module %s: patch site -> %s", name, why);
+				integ_finding(&f, RW_CHECK_MODULES,
+					      sc.denied ? RW_FINDING_VIOLATION : RW_FINDING_HOOK, -1,
+					      s->addr, "module %s: patch site -> %s%s%s%s%s%s",
+					      name, why, sc.handler[0] ? "; handler " : "",
+					      sc.handler, sc.handler[0] ? " (" : "", sc.owner,
+					      !sc.handler[0] ? ""
+					      : sc.denied ? "): not kernel text or an allowlisted "
+							    "module"
+							  : ")");
 				integ_where(vm, kv, s->addr, f.where, sizeof(f.where));
+				snprintf(f.handler, sizeof(f.handler), "%s", sc.handler);
+				snprintf(f.owner, sizeof(f.owner), "%s", sc.owner);
+				bad += sc.denied;
 				integ_report(fn, ctx, st, &f);
 			}
 		}

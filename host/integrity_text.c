@@ -159,8 +159,9 @@ static int function_start(const struct rw_kview *kv, const struct rw_integrity *
 }
 
 /* A trampoline made by ftrace starts with a copy of ftrace_caller or
- * ftrace_regs_caller; a BPF trampoline with [endbr64] push %rbp; mov %rsp,%rbp. */
-static int looks_like_trampoline(struct integ_site_ctx *sc, uint64_t t, const char **what)
+ * ftrace_regs_caller (1); a BPF trampoline with [endbr64] push %rbp;
+ * mov %rsp,%rbp (2); anything else 0. */
+static int trampoline_kind(struct integ_site_ctx *sc, uint64_t t)
 {
 	struct rw_integrity *vm = sc->vm;
 	const struct integ_build *b = vm->b;
@@ -175,16 +176,60 @@ static int looks_like_trampoline(struct integ_site_ctx *sc, uint64_t t, const ch
 		if (!starts[i] || starts[i] < b->r[0].start || starts[i] + 8 > b->r[0].end)
 			continue;
 		expected_bytes(vm, 0, starts[i], sizeof(ref), ref, 1);
-		if (!memcmp(code, ref, sizeof(ref))) {
-			*what = "ftrace trampoline";
+		if (!memcmp(code, ref, sizeof(ref)))
 			return 1;
-		}
 	}
-	if (!memcmp(code, bpf, 4) || (!memcmp(code, endbr, 4) && !memcmp(code + 4, bpf, 4))) {
-		*what = "BPF trampoline";
-		return 1;
-	}
+	if (!memcmp(code, bpf, 4) || (!memcmp(code, endbr, 4) && !memcmp(code + 4, bpf, 4)))
+		return 2;
 	return 0;
+}
+
+/* What the global ftrace_caller / ftrace_regs_caller at @caller calls now:
+ * the rel32 CALL at its ops call site (0 when unknown). */
+static uint64_t global_ops_call(struct integ_site_ctx *sc, uint64_t caller)
+{
+	const struct integ_build *b = sc->vm->b;
+	uint64_t slide = sc->vm->slide;
+	uint64_t site = caller == b->ftrace_caller + slide ? b->ftrace_call : b->ftrace_regs_call;
+	uint8_t insn[5];
+
+	if (!site || vmi_x86_read(sc->kv->x, site + slide, insn, 5) || insn[0] != 0xe8)
+		return 0;
+	return rel32_target(site + slide, insn);
+}
+
+/* Start of the kernel function holding @va (running address), or @va. */
+static uint64_t function_of(const struct rw_integrity *vm, uint64_t va)
+{
+	const struct rw_kprofile *p = &vm->b->prof;
+	uint64_t link = va - vm->slide, off;
+	const struct vmi_ksym *k;
+
+	if (link < p->text_start || link >= p->text_end ||
+	    !(k = vmi_ksyms_find(p->syms, link, 0, &off)) || off >= (1u << 20))
+		return va;
+	return va - off;
+}
+
+static void bpf_handler(struct integ_site_ctx *sc)
+{
+	snprintf(sc->handler, sizeof(sc->handler), "BPF program");
+	snprintf(sc->owner, sizeof(sc->owner), "bpf");
+	sc->denied = 0;
+}
+
+/* The handler a hooked ftrace site runs: a kprobe's own handler when one is
+ * registered there, else @fallback (ops function or global ops call). */
+static void ftrace_site_handler(struct integ_site_ctx *sc, uint64_t site_va, uint64_t fallback)
+{
+	const struct integ_kprobe *kp;
+
+	integ_walk_kprobes(sc->vm, sc->kv);
+	kp = integ_kprobe_at(sc->vm, site_va);
+	if (kp && (kp->pre || kp->post))
+		integ_handler(sc, kp->pre ? kp->pre : kp->post);
+	else if (fallback)
+		integ_handler(sc, fallback);
 }
 
 static void describe_target(struct integ_site_ctx *sc, uint64_t t, const char *what, char *why,
@@ -222,10 +267,11 @@ int integ_valid_site(struct integ_site_ctx *sc, const struct integ_site *s, uint
 {
 	const struct integ_build *b = sc->vm->b;
 	uint64_t slide = sc->vm->slide, t;
-	const char *what = NULL;
 
 	*hook = 0;
 	why[0] = '\0';
+	sc->handler[0] = sc->owner[0] = '\0';
+	sc->denied = 0;
 	switch (s->kind) {
 	case SITE_JUMP:
 		if (exp[0] == 0xeb || !memcmp(exp, NOP2, 2)) {
@@ -239,7 +285,10 @@ int integ_valid_site(struct integ_site_ctx *sc, const struct integ_site *s, uint
 		if (!memcmp(cur, NOP5, 5))
 			return 5;
 		return cur[0] == 0xe9 && rel32_target(site_va, cur) == s->target ? 5 : 0;
-	case SITE_FTRACE:
+	case SITE_FTRACE: {
+		const struct integ_ops *o;
+		int kind;
+
 		if (!memcmp(cur, NOP5, 5))
 			return 5;
 		if (cur[0] != 0xe8 && cur[0] != 0xe9)
@@ -249,12 +298,32 @@ int integ_valid_site(struct integ_site_ctx *sc, const struct integ_site *s, uint
 		if ((b->ftrace_caller && t == b->ftrace_caller + slide) ||
 		    (b->ftrace_regs_caller && t == b->ftrace_regs_caller + slide)) {
 			describe_target(sc, t, "ftrace", why, whylen);
+			ftrace_site_handler(sc, site_va, global_ops_call(sc, t));
 			return 5;
 		}
 		if (!integ_in_module_area(b, t) || !integ_exec_page(sc->kv->x, t))
 			return 0;
-		if (looks_like_trampoline(sc, t, &what)) {
-			describe_target(sc, t, what, why, whylen);
+		kind = trampoline_kind(sc, t);
+		if (kind == 1 && (o = integ_ops_tramp(sc->vm, sc->kv, t))) {
+			char where[160];
+
+			integ_where(sc->vm, sc->kv, t, where, sizeof(where));
+			snprintf(why, whylen, "ftrace trampoline %s of ops 0x%llx", where,
+				 (unsigned long long)o->addr);
+			ftrace_site_handler(sc, site_va, o->func);
+			integ_tramp_track(sc->vm, sc->kv, o);
+			return 5;
+		}
+		if (kind == 2) {
+			/* with the kernel's trampoline table: only the current image
+			 * of a BPF trampoline attached to this very function */
+			int known = integ_bpf_tramp(sc->vm, sc->kv, t,
+						    function_of(sc->vm, site_va));
+
+			if (!known)
+				return 0;
+			describe_target(sc, t, known > 0 ? "BPF trampoline" : "BPF trampoline (by its prologue)", why, whylen);
+			bpf_handler(sc);
 			return 5;
 		}
 		if (cur[0] == 0xe9) { /* BPF dispatcher: its fentry site jumps to its image */
@@ -263,10 +332,12 @@ int integ_valid_site(struct integ_site_ctx *sc, const struct integ_site *s, uint
 			integ_where(sc->vm, sc->kv, site_va, where, sizeof(where));
 			if (!strncmp(where, "bpf_dispatcher_", 15)) {
 				describe_target(sc, t, "BPF dispatcher image", why, whylen);
+				bpf_handler(sc);
 				return 5;
 			}
 		}
 		return 0;
+	}
 	case SITE_FTRACE_OPS:
 		if (cur[0] != 0xe8)
 			return 0;
@@ -276,6 +347,7 @@ int integ_valid_site(struct integ_site_ctx *sc, const struct integ_site *s, uint
 		if (!b->ftrace_stub || t != b->ftrace_stub + slide) {
 			*hook = 1;
 			describe_target(sc, t, "ftrace ops function", why, whylen);
+			integ_handler(sc, t);
 		}
 		return 5;
 	case SITE_SCALL:
@@ -301,58 +373,6 @@ int integ_valid_site(struct integ_site_ctx *sc, const struct integ_site *s, uint
 		return cur[0] == 0xf0 || cur[0] == 0x3e ? 1 : 0;
 	}
 	return 0;
-}
-
-/* ---- kprobes ------------------------------------------------------------------------ */
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Upper-half canonical address for the walker's paging mode (4 or 5 levels). */
-static int kernel_pointer(const struct vmi_x86 *x, uint64_t p)
-{
-	return (p >> 63) && vmi_x86_canonical(x, p);
-}
-
-/* Walk kprobe_table[] hlists from guest memory; bounded in total nodes. */
-static void walk_kprobes(struct rw_integrity *vm, const struct rw_kview *kv)
-{
-	const struct rw_kprofile *p = &vm->b->prof;
-	size_t steps = 0;
-
-	if (vm->kprobes_walked)
-		return;
-	vm->kprobes_walked = 1;
-	vm->nkprobes = 0;
-	if (!p->kprobe_table || !vm->kprobes)
-		return;
-	for (unsigned i = 0; i < p->kprobe_buckets && steps < INTEG_MAX_KPROBES; i++) {
-		uint64_t node;
-
-		if (vmi_x86_read(kv->x, p->kprobe_table + vm->slide + 8ull * i, &node, 8))
-			return;
-		while (node && kernel_pointer(kv->x, node) && steps++ < INTEG_MAX_KPROBES) {
-			uint64_t addr, next;
-
-			if (vmi_x86_read(kv->x, node - p->kprobe_hlist_off + p->kprobe_addr_off, &addr,
-					 8) ||
-			    vmi_x86_read(kv->x, node, &next, 8))
-				break;
-			vm->kprobes[vm->nkprobes++] = addr;
-			node = next;
-		}
-	}
-	qsort(vm->kprobes, vm->nkprobes, sizeof(uint64_t), cmp_u64);
-}
-
-static int is_kprobe(const struct rw_integrity *vm, uint64_t va)
-{
-	return vm->nkprobes &&
-	       bsearch(&va, vm->kprobes, vm->nkprobes, sizeof(uint64_t), cmp_u64) != NULL;
 }
 
 /* ---- classification of one changed page ---------------------------------------------- */
@@ -385,9 +405,9 @@ static void fill_bytes(struct rw_finding *f, const uint8_t *old, const uint8_t *
  * va's site start (the site end minus window offset) or 0. */
 static int try_sites(struct rw_integrity *vm, const struct rw_kview *kv, int r, uint64_t va,
 		     uint64_t wstart, size_t wlen, const uint8_t *exp, const uint8_t *cur,
-		     uint64_t *site_start, uint64_t *site_end, struct page_result *pr)
+		     uint64_t *site_start, uint64_t *site_end, int *denied, struct page_result *pr)
 {
-	struct integ_site_ctx sc = { vm, kv };
+	struct integ_site_ctx sc = { .vm = vm, .kv = kv };
 	size_t idx;
 
 	if (r != 0)
@@ -412,16 +432,24 @@ static int try_sites(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 		/* changed bytes past the accepted length are examined on their own */
 		*site_start = s->addr;
 		*site_end = s->addr + (unsigned)n;
-		pr->accepted++;
+		*denied = sc.denied;
+		pr->accepted += !sc.denied;
 		if (hook) {
 			struct rw_finding f;
 			static const char *kinds[] = { "jump label", "ftrace",    "ftrace ops",
 						       "static call", "static call trampoline",
 						       "smp lock" };
 
-			integ_finding(&f, RW_CHECK_KTEXT, RW_FINDING_HOOK, -1, slid.addr,
-				      "%s site patched: -> %s", kinds[s->kind], why);
+			integ_finding(&f, RW_CHECK_KTEXT, sc.denied ? RW_FINDING_VIOLATION : RW_FINDING_HOOK,
+				      -1, slid.addr, "%s site patched: -> %s%s%s%s%s%s",
+				      kinds[s->kind], why, sc.handler[0] ? "; handler " : "",
+				      sc.handler, sc.handler[0] ? " (" : "", sc.owner,
+				      !sc.handler[0] ? ""
+				      : sc.denied ? "): not kernel text or an allowlisted module"
+						  : ")");
 			integ_where(vm, kv, slid.addr, f.where, sizeof(f.where));
+			snprintf(f.handler, sizeof(f.handler), "%s", sc.handler);
+			snprintf(f.owner, sizeof(f.owner), "%s", sc.owner);
 			fill_bytes(&f, exp + so, cur + so, (size_t)n);
 			pend(pr, &f);
 		}
@@ -432,18 +460,21 @@ static int try_sites(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 
 static int try_kprobe(struct rw_integrity *vm, const struct rw_kview *kv, uint64_t va,
 		      uint64_t wstart, size_t wlen, const uint8_t *exp, const uint8_t *cur,
-		      uint64_t *site_start, uint64_t *site_end, struct page_result *pr)
+		      uint64_t *site_start, uint64_t *site_end, int *denied,
+		      struct page_result *pr)
 {
 	struct rw_finding f;
+	struct integ_site_ctx sc = { .vm = vm, .kv = kv };
+	const struct integ_kprobe *kp;
 
-	walk_kprobes(vm, kv);
+	integ_walk_kprobes(vm, kv);
 	if (!vm->nkprobes)
 		return 0;
 	for (unsigned back = 0; back < 5 && back <= va - wstart; back++) {
 		uint64_t a = va - back, so = a - wstart;
 		const char *what = NULL;
 
-		if (!is_kprobe(vm, a + vm->slide))
+		if (!(kp = integ_kprobe_at(vm, a + vm->slide)))
 			continue;
 		if (back == 0 && cur[so] == 0xcc && (so + 1 >= wlen || cur[so + 1] == exp[so + 1] ||
 						     cur[so + 1] != 0xcc)) {
@@ -459,10 +490,20 @@ static int try_kprobe(struct rw_integrity *vm, const struct rw_kview *kv, uint64
 		}
 		if (!what)
 			continue;
-		pr->accepted++;
-		integ_finding(&f, RW_CHECK_KTEXT, RW_FINDING_HOOK, -1, a + vm->slide,
-			      "%s registered in kprobe_table", what);
+		if (kp->pre || kp->post)
+			integ_handler(&sc, kp->pre ? kp->pre : kp->post);
+		*denied = sc.denied;
+		pr->accepted += !sc.denied;
+		integ_finding(&f, RW_CHECK_KTEXT, sc.denied ? RW_FINDING_VIOLATION : RW_FINDING_HOOK, -1,
+			      a + vm->slide, "%s registered in kprobe_table%s%s%s%s%s", what,
+			      sc.handler[0] ? "; handler " : "", sc.handler,
+			      sc.handler[0] ? " (" : "", sc.owner,
+			      !sc.handler[0] ? ""
+			      : sc.denied    ? "): not kernel text or an allowlisted module"
+					     : ")");
 		integ_where(vm, kv, a + vm->slide, f.where, sizeof(f.where));
+		snprintf(f.handler, sizeof(f.handler), "%s", sc.handler);
+		snprintf(f.owner, sizeof(f.owner), "%s", sc.owner);
 		fill_bytes(&f, exp + so, cur + so, (size_t)(*site_end - a));
 		pend(pr, &f);
 		*site_start = a;
@@ -491,14 +532,19 @@ static void classify(struct rw_integrity *vm, const struct rw_kview *kv, int r, 
 	memcpy(accepted, exp + po, plen);
 	while (j < plen) {
 		uint64_t va = page + j, start = va, end = 0;
+		int denied = 0;
 
 		if (cur[po + j] == exp[po + j]) {
 			j++;
 			continue;
 		}
-		if (try_sites(vm, kv, r, va, wstart, wlen, exp, cur, &start, &end, pr) ||
-		    (r == 0 && try_kprobe(vm, kv, va, wstart, wlen, exp, cur, &start, &end, pr))) {
-			for (uint64_t k = start > page ? start : page; k < end && k < page + plen; k++)
+		if (try_sites(vm, kv, r, va, wstart, wlen, exp, cur, &start, &end, &denied, pr) ||
+		    (r == 0 &&
+		     try_kprobe(vm, kv, va, wstart, wlen, exp, cur, &start, &end, &denied, pr))) {
+			/* a hook whose handler is not allowed stays out of the baseline:
+			 * it is found (and reported) again on every pass */
+			for (uint64_t k = start > page ? start : page;
+			     !denied && k < end && k < page + plen; k++)
 				accepted[k - page] = cur[k - wstart];
 			j = (size_t)(end - page);
 			continue;
@@ -581,7 +627,7 @@ static void check_page(struct rw_integrity *vm, const struct rw_kview *kv, int r
 	 * (text_poke_bp writes an int3 first, then the tail, then the head). */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		memset(pr, 0, sizeof(*pr));
-		vm->kprobes_walked = 0;
+		integ_hooks_reset(vm);
 		e = vmi_x86_read(kv->x, wstart + vm->slide, cur, wlen);
 		if (e)
 			break;
@@ -646,6 +692,7 @@ int rw_integrity_check_text(struct rw_integrity *vm, const struct rw_kview *kv,
 
 	if (!vm || !kv || !kv->x)
 		return RW_INTEG_E_ARG;
+	integ_hooks_reset(vm);
 	for (int r = 0; r < 2; r++) {
 		const struct integ_range *rg = &vm->b->r[r];
 		size_t unreadable = 0;
@@ -687,6 +734,7 @@ int rw_integrity_check_text(struct rw_integrity *vm, const struct rw_kview *kv,
 			integ_report(fn, ctx, st, &f);
 		}
 	}
+	integ_hooks_check(vm, kv, fn, ctx, st);
 	return 0;
 }
 

@@ -21,6 +21,12 @@
  *     naming LSTAR, the expected entry_SYSCALL_64, the module the new value
  *     lies in and the source that vouched (guest-report); no other check
  *     alerts.  rmmod restores LSTAR and msr is `ok` again.
+ *  4. A guest where rwtest_tamper.ko, a module not on the daemon's hook-allow
+ *     list (the config allows ringwatch only), hooks do_sys_openat2 first
+ *     with an ftrace_ops, then with a kprobe: each time ktext alerts with a
+ *     finding naming the hooked function, the handler (in rwtest_tamper) and
+ *     its owner; once the hook is removed ktext is `ok` again, and no other
+ *     check alerted.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +63,7 @@ static int setup(void **state)
 	rw_test_env_load(&env);
 	rw_test_daemon_init(&rwd, &env, "dinteg",
 			    "interval 1s\nmetrics off\nsyslog off\nqmp-timeout 5s\n"
+			    "hook-allow ringwatch\n"
 			    "respond * alert log\n");
 	rw_test_daemon_start(&rwd);
 	return 0;
@@ -521,13 +528,160 @@ static void test_lstar_redirect_detected_from_guest_reports(void **state)
 	free(out);
 }
 
+#define HOOK_VM "dinteg-hooks"
+#define HOOK_SYM "do_sys_openat2"
+#define HOOK_DELAY_S 30
+#define HOOK_HOLD_S 10
+
+static const char hook_script[] =
+	"#!/bin/sh\n"
+	"# hooks owned by rwtest_tamper (not allowlisted): an ftrace_ops, then a kprobe\n"
+	"(\n"
+	"  sleep " STR(HOOK_DELAY_S) "\n"
+	"  insmod /root/rwtest_tamper.ko action=ftrace_hook sym=" HOOK_SYM
+	" && echo RWTEST-FTRACE-HOOKED\n"
+	"  sleep " STR(HOOK_HOLD_S) "\n"
+	"  rmmod rwtest_tamper && echo RWTEST-FTRACE-REMOVED\n"
+	"  sleep " STR(HOOK_HOLD_S) "\n"
+	"  insmod /root/rwtest_tamper.ko action=kprobe sym=" HOOK_SYM " && echo RWTEST-KPROBE-SET\n"
+	"  sleep " STR(HOOK_HOLD_S) "\n"
+	"  rmmod rwtest_tamper && echo RWTEST-KPROBE-REMOVED\n"
+	"  dmesg | grep rwtest_tamper\n"
+	") </dev/null >/dev/console 2>&1 &\n";
+
+/* The ktext check's result in `ringwatch status VM --json`. */
+static char *ktext_result(const char *vm)
+{
+	json_t *st = rw_test_ringwatch_json(&rwd, -1, "status %s --json", vm), *c;
+	char *r = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "checks"), i, c)
+		if (!strcmp(jstr(c, "check"), "ktext"))
+			r = strdup(jstr(c, "result"));
+	json_decref(st);
+	if (!r)
+		fail_msg("status %s --json has no ktext check", vm);
+	return r;
+}
+
+/* Poll ktext until its result is (@want) or not (@!want) "alert"; seconds waited. */
+static int wait_ktext(const char *vm, bool alert, int limit_s)
+{
+	for (int waited = 0; waited < limit_s; waited++) {
+		char *r = ktext_result(vm);
+		bool is_alert = !strcmp(r, "alert"), done = alert ? is_alert : !strcmp(r, "ok");
+
+		free(r);
+		if (done)
+			return waited;
+		sleep(1);
+	}
+	fail_msg("ktext of %s not %s within %d s", vm, alert ? "alert" : "ok", limit_s);
+	return -1;
+}
+
+/* The first ktext violation owned by rwtest_tamper whose detail holds @needle
+ * (new reference, or NULL); an alert from another check fails the test. */
+static json_t *hook_violation(json_t *events, const char *needle, bool want_sym)
+{
+	size_t i, j;
+	json_t *ev, *f;
+
+	json_array_foreach(events, i, ev) {
+		if (strcmp(jstr(ev, "severity"), "alert"))
+			continue;
+		if (strcmp(jstr(ev, "check"), "ktext"))
+			fail_msg("alert from check %s: %s", jstr(ev, "check"),
+				 json_dumps(json_object_get(ev, "detail"), 0));
+		json_array_foreach(json_object_get(json_object_get(ev, "detail"), "findings"), j, f)
+			if (!strcmp(jstr(f, "severity"), "violation") &&
+			    !strcmp(jstr(f, "owner"), "rwtest_tamper") &&
+			    strstr(jstr(f, "detail"), needle) &&
+			    (!want_sym || !strncmp(jstr(f, "symbol"), HOOK_SYM "+", strlen(HOOK_SYM) + 1)))
+				return json_incref(f);
+	}
+	return NULL;
+}
+
+static void dump_alerts(json_t *events)
+{
+	size_t i, n = 0;
+	json_t *ev;
+
+	json_array_foreach(events, i, ev)
+		if (!strcmp(jstr(ev, "severity"), "alert") && n++ < 4)
+			printf("   alert event: %.3000s\n", json_dumps(ev, JSON_COMPACT));
+}
+
+static void test_foreign_hook_handlers_are_violations(void **state)
+{
+	char overlay[300], *out;
+	json_t *events, *site, *ops, *kp, *st;
+	int waited;
+
+	(void)state;
+	make_overlay("hooks", hook_script, overlay, sizeof(overlay));
+	launch(HOOK_VM, overlay);
+	waited = wait_ktext(HOOK_VM, false, 120);
+	printf("   ktext ok after %d s\n", waited);
+	printf("   ftrace_ops hook: ktext alert after %d s\n",
+	       wait_ktext(HOOK_VM, true, HOOK_DELAY_S + 90));
+	printf("   removed: ktext ok after %d s\n", wait_ktext(HOOK_VM, false, HOOK_HOLD_S + 60));
+	events = rw_test_ringwatch_json(&rwd, -1, "events " HOOK_VM " --json --limit 100000");
+	ops = hook_violation(events, "ftrace ops at", false);
+	site = hook_violation(events, "ftrace site patched", true);
+	if (!ops || !site)
+		dump_alerts(events);
+	if (!ops || !site)
+		fail_msg("want ktext violations owned by rwtest_tamper for its ftrace_ops (%s) and "
+			 "for the patched site of " HOOK_SYM " (%s)",
+			 ops ? "found" : "none", site ? "found" : "none");
+	printf("   ops:  %s\n   site: %s\n", json_dumps(ops, JSON_COMPACT),
+	       json_dumps(site, JSON_COMPACT));
+	if (!strstr(jstr(ops, "handler"), "[module rwtest_tamper]") ||
+	    !strstr(jstr(site, "handler"), "[module rwtest_tamper]"))
+		fail_msg("the handler is not named in rwtest_tamper");
+	assert_non_null(strstr(jstr(site, "detail"), "not kernel text or an allowlisted module"));
+	json_decref(ops);
+	json_decref(site);
+	json_decref(events);
+
+	printf("   kprobe hook: ktext alert after %d s\n",
+	       wait_ktext(HOOK_VM, true, HOOK_HOLD_S + 60));
+	printf("   removed: ktext ok after %d s\n", wait_ktext(HOOK_VM, false, HOOK_HOLD_S + 60));
+	events = rw_test_ringwatch_json(&rwd, -1, "events " HOOK_VM " --json --limit 100000");
+	kp = hook_violation(events, "kprobe (pre_handler) at", true);
+	if (!kp)
+		dump_alerts(events);
+	if (!kp)
+		fail_msg("want a ktext violation naming the kprobe on " HOOK_SYM
+			 " and its pre_handler in rwtest_tamper");
+	printf("   kprobe: %s\n", json_dumps(kp, JSON_COMPACT));
+	if (!strstr(jstr(kp, "handler"), "[module rwtest_tamper]"))
+		fail_msg("the kprobe's handler is not named in rwtest_tamper");
+	json_decref(kp);
+	json_decref(events);
+	st = rw_test_ringwatch_json(&rwd, -1, "status " HOOK_VM " --json");
+	if (json_array_size(json_object_get(st, "failing")))
+		fail_msg("still failing after the hooks were removed: %s",
+			 json_dumps(json_object_get(st, "failing"), 0));
+	json_decref(st);
+	assert_int_equal(rw_test_ringwatch(&rwd, &out, "destroy " HOOK_VM), 0);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tampered_guest_alert_other_ok),
 		cmocka_unit_test(test_legit_self_patching_stays_ok),
 		cmocka_unit_test(test_lstar_redirect_detected_from_guest_reports),
+		cmocka_unit_test(test_foreign_hook_handlers_are_violations),
 	};
+
+	if (getenv("RW_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("RW_TEST_FILTER"));
 
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "host/check.h"
+#include "host/integrity.h"
 #include "host/kernels.h"
 #include "vmi/kcat.h"
 
@@ -56,6 +57,42 @@ static void test_registry_errors(void **state)
 	assert_non_null(strstr(err, junk));
 	assert_int_equal(rw_kernels_count(k), 0);
 	unlink(junk);
+	rw_kernels_free(k);
+}
+
+/* The guest kernel's profile gives the engine what it walks for hooks: the
+ * kprobe table with handlers and the ftrace ops list with its trampolines. */
+static void test_profile_hook_tables(void **state)
+{
+	struct rw_kernels *k = rw_kernels_new();
+	const struct vmi_kcat *cat = NULL;
+	struct rw_kprofile p;
+	char path[600], err[1024];
+	uint64_t a;
+
+	(void)state;
+	kit_vmlinux(path, sizeof(path));
+	if (rw_kernels_get(k, path, &cat, err, sizeof(err)))
+		fail_msg("%s", err);
+	if (rw_kprofile_from_kcat(cat, &p, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_not_equal(p.kprobe_table, 0);
+	assert_int_not_equal(p.kprobe_pre_off, 0);
+	assert_int_equal(p.kprobe_post_off, p.kprobe_pre_off + 8);
+	assert_int_not_equal(p.kprobe_list_off, 0);
+	assert_int_equal(vmi_kcat_symbol(cat, "ftrace_ops_list", &a), 0);
+	assert_int_equal(p.ftrace_ops_list, a);
+	assert_int_equal(vmi_kcat_symbol(cat, "ftrace_list_end", &a), 0);
+	assert_int_equal(p.ftrace_list_end, a);
+	assert_int_equal(p.fops_func_off, 0);	/* func is the first member */
+	assert_int_equal(p.fops_next_off, 8);
+	assert_true(p.fops_tramp_off > p.fops_next_off);
+	assert_int_equal(p.fops_tramp_size_off, p.fops_tramp_off + 8);
+	assert_int_equal(vmi_kcat_symbol(cat, "aggr_pre_handler", &a), 0);
+	assert_int_equal(vmi_kcat_symbol(cat, "trampoline_table", &a), 0);
+	assert_int_equal(p.bpf_tramp_table, a);
+	assert_int_equal(p.bpf_tramp_buckets, RW_KPROFILE_BPF_TRAMP_BUCKETS);
+	assert_true(p.btr_cur_image_off > p.btr_func_addr_off);
 	rw_kernels_free(k);
 }
 
@@ -199,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry_errors),
 		cmocka_unit_test(test_registry_shares_builds),
+		cmocka_unit_test(test_profile_hook_tables),
 		cmocka_unit_test(test_checks_without_inputs),
 		cmocka_unit_test(test_table_order),
 	};

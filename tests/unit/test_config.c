@@ -222,12 +222,62 @@ static void test_durations_and_actions(void **state)
 	assert_string_equal(bad, "");
 }
 
+/* hook-allow: the modules that may own hook handlers (default: ringwatch). */
+static void test_hook_allow(void **state)
+{
+	static const struct {
+		const char *text, *reason;
+	} bad[] = {
+		{ "hook-allow\n", "test.conf:1: 'hook-allow' takes 1 argument, got 0" },
+		{ "hook-allow a b\n", "test.conf:1: 'hook-allow' takes 1 argument, got 2" },
+		{ "hook-allow a,,b\n", "test.conf:1: 'hook-allow': bad module name ''" },
+		{ "hook-allow a,b/c\n", "test.conf:1: 'hook-allow': bad module name 'b/c'" },
+		{ "hook-allow a,b,a\n", "test.conf:1: 'hook-allow': module 'a' listed twice" },
+		{ "hook-allow ringwatch\n\nhook-allow x\n", "test.conf:3: 'hook-allow' given twice" },
+		{ "hook-allow aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		  "bad module name" },
+	};
+	struct rw_config cfg;
+	char err[256], big[1024];
+	size_t n = 0;
+
+	(void)state;
+	rw_config_defaults(&cfg);
+	assert_int_equal(cfg.nhook_allow, 1);
+	assert_string_equal(cfg.hook_allow[0], "ringwatch");
+	assert_int_equal(parse("hook-allow ringwatch,rw-kprobe_test,x9\n", &cfg, err,
+			       sizeof(err)), 0);
+	assert_int_equal(cfg.nhook_allow, 3);
+	assert_string_equal(cfg.hook_allow[1], "rw_kprobe_test"); /* as the kernel names it */
+	assert_string_equal(cfg.hook_allow[2], "x9");
+	rw_config_free(&cfg);
+	assert_int_equal(parse("hook-allow none\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.nhook_allow, 0);
+	rw_config_free(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (!parse(bad[i].text, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", bad[i].text);
+		if (!strstr(err, bad[i].reason))
+			fail_msg("'%s': got '%s', want '%s'", bad[i].text, err, bad[i].reason);
+		rw_config_free(&cfg);
+	}
+	/* at most RW_CONFIG_MAX_HOOK_ALLOW names */
+	n = (size_t)snprintf(big, sizeof(big), "hook-allow m0");
+	for (int i = 1; i <= RW_CONFIG_MAX_HOOK_ALLOW; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, ",m%d", i);
+	snprintf(big + n, sizeof(big) - n, "\n");
+	assert_int_equal(parse(big, &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "more than 64 modules"));
+	rw_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_every_directive),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_hook_allow),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_durations_and_actions),
 	};

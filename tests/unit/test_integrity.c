@@ -47,6 +47,9 @@
 #define FUNC_D (K + 0x3000)
 #define SYSCALL_TABLE (RO + 0x100)
 #define KPROBE_TABLE BSS
+#define AGGR_PRE (K + 0x1400)
+#define OPS_LIST (BSS + 0x800) /* ftrace_ops_list: pointer to the first ops */
+#define OPS_END (BSS + 0x900)  /* ftrace_list_end */
 
 static const char sysmap[] =
 	"ffffffff81000000 T func_a\n"
@@ -60,6 +63,7 @@ static const char sysmap[] =
 	"ffffffff81001200 T __ia32_sys_write\n"
 	"ffffffff81001200 T __x64_sys_write\n"
 	"ffffffff81001300 T evil\n"
+	"ffffffff81001400 T aggr_pre_handler\n"
 	"ffffffff81002000 T __SCT__foo\n"
 	"ffffffff81002100 T func_c\n"
 	"ffffffff81002200 T entry_SYSCALL_64\n"
@@ -175,6 +179,10 @@ static struct image *make_image(void)
 		.relocs = im->relocs, .relocs_len = im->relocs_len,
 		.kprobe_table = KPROBE_TABLE, .kprobe_buckets = 4,
 		.kprobe_hlist_off = 0, .kprobe_addr_off = 40,
+		.kprobe_pre_off = 48, .kprobe_post_off = 56, .kprobe_list_off = 64,
+		.ftrace_ops_list = OPS_LIST, .ftrace_list_end = OPS_END,
+		.fops_func_off = 0, .fops_next_off = 8, .fops_tramp_off = 0x20,
+		.fops_tramp_size_off = 0x28,
 		.sys_call_table = SYSCALL_TABLE, .nr_syscalls = 2,
 		.module_start = RW_KPROFILE_MODULE_START, .module_end = RW_KPROFILE_MODULE_END,
 	};
@@ -254,6 +262,12 @@ static struct guest *make_guest(const struct image *im, uint64_t slide)
 		set_gate(g->ram + PA_IDT + 16 * v, FUNC_D + slide + 0x100 + 0x10 * (uint64_t)v);
 	/* module-area trampoline: a copy of ftrace_caller's first bytes */
 	memcpy(g->ram + PA_MODX, g->ram + PA_TEXT + (FTRACE_CALLER - K), 64);
+	/* no ftrace ops registered: the list holds only its terminator */
+	{
+		uint64_t end = OPS_END + slide;
+
+		memcpy(g->ram + PA_BSS + (OPS_LIST - BSS), &end, 8);
+	}
 	reg = (struct vmi_mem_region){ 0, RAM_SIZE, g->ram };
 	assert_int_equal(vmi_mem_open_host(&reg, 1, &g->mem, NULL, 0), 0);
 	assert_int_equal(vmi_x86_init(&g->x, g->mem, g->pt.root,
@@ -423,6 +437,19 @@ static void test_jump_labels(void **state)
 	assert_int_equal(rw_integrity_overlay_pages(f->vm), 0);
 }
 
+/* struct ftrace_ops at node: func +0, next +8, trampoline +0x20, size +0x28 */
+static void add_ops(struct guest *g, uint64_t node, uint64_t func, uint64_t tramp, uint64_t size,
+		    uint64_t next)
+{
+	uint8_t *o = host(g, node);
+
+	memset(o, 0, 0x30);
+	put_u64(o, func);
+	put_u64(o + 8, next);
+	put_u64(o + 0x20, tramp);
+	put_u64(o + 0x28, size);
+}
+
 static void test_ftrace_sites(void **state)
 {
 	struct fixture *f = *state;
@@ -440,13 +467,17 @@ static void test_ftrace_sites(void **state)
 	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_HOOK), 1);
 	assert_string_equal(first(&s, RW_FINDING_HOOK)->where, "func_b+0x0");
 	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "ftrace_caller"));
-	/* CALL a module-area trampoline that is a copy of ftrace_caller */
+	/* CALL a module-area trampoline that is a copy of ftrace_caller, the
+	 * trampoline of a registered ftrace_ops */
+	add_ops(f->g, BSS + 0xa00, FUNC_D, MOD_X, 0x40, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
 	put_s32(insn + 1, (int64_t)(MOD_X - (FUNC_B + 5)));
 	memcpy(site, insn, 5);
 	run_pass(f, &s, &st);
 	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
 	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "ftrace trampoline"));
 	assert_non_null(strstr(first(&s, RW_FINDING_HOOK)->detail, "module area"));
+	put_u64(host(f->g, OPS_LIST), OPS_END); /* ops gone: its trampoline is no more */
 	/* a BPF trampoline prologue is accepted too (the target is examined when
 	 * the site changes: unhook, change the code, hook again) */
 	memcpy(site, NOP5, 5);
@@ -841,6 +872,321 @@ static void test_modules(void **state)
 			 RW_INTEG_E_LIMIT);
 }
 
+/* ---- hooks: ftrace ops, handlers, allowlist, trampolines -------------------------- */
+
+/* Owners of module-area code in these tests: MOD_X..+0x800 "rootkit",
+ * MOD_X+0x800..+0x1000 "goodmod". */
+static int test_owner(void *ctx, uint64_t addr, char *name, size_t len)
+{
+	(void)ctx;
+	if (addr >= MOD_X && addr < MOD_X + 0x800)
+		snprintf(name, len, "rootkit");
+	else if (addr >= MOD_X + 0x800 && addr < MOD_X + 0x1000)
+		snprintf(name, len, "goodmod");
+	else
+		return -1;
+	return 0;
+}
+
+static const struct rw_finding *find_detail(const struct sink *s, enum rw_integ_sev sev,
+					    const char *needle)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->f[i].sev == sev && strstr(s->f[i].detail, needle))
+			return &s->f[i];
+	return NULL;
+}
+
+static void call_site(struct guest *g, uint64_t site, uint64_t target)
+{
+	uint8_t *p = host(g, site);
+
+	p[0] = 0xe8;
+	put_s32(p + 1, (int64_t)(target - (site + 5)));
+}
+
+/* The rootkit case: an ftrace site patched to call code that looks like an
+ * ftrace trampoline but belongs to no registered ops is a violation; the same
+ * code as the trampoline of a registered ops is a hook naming function,
+ * handler and owner. */
+static void test_ftrace_ops_trampolines(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	const struct rw_finding *h;
+
+	f->g->kv.owner = test_owner;
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_HOOK), 0);
+	/* registered: ops at BSS+0xa00, func kernel func_d, trampoline MOD_X */
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	add_ops(f->g, BSS + 0xa00, FUNC_D, MOD_X, 0x40, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_non_null(h = first(&s, RW_FINDING_HOOK));
+	assert_string_equal(h->where, "func_b+0x0");
+	assert_string_equal(h->handler, "func_d+0x0");
+	assert_string_equal(h->owner, "kernel");
+	assert_non_null(strstr(h->detail, "of ops 0xffffffff81c00a00"));
+	assert_non_null(strstr(h->detail, "[module rootkit]"));
+	/* a call past the end of the registered trampoline (same look) is not in it */
+	memcpy(f->g->ram + PA_MODX + 0x80, f->g->ram + PA_MODX, 0x40);
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	call_site(f->g, FUNC_B, MOD_X + 0x80);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	/* a second ops behind the first: its trampoline counts too */
+	add_ops(f->g, BSS + 0xb00, FUNC_C, MOD_X + 0x80, 0x40, OPS_END);
+	put_u64(host(f->g, BSS + 0xa00) + 8, BSS + 0xb00);
+	call_site(f->g, FUNC_B, MOD_X + 0x80);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_string_equal(first(&s, RW_FINDING_HOOK)->handler, "func_c+0x0");
+	/* hostile list: a loop is bounded and reported as an error, and then no
+	 * trampoline is accepted from it */
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	put_u64(host(f->g, BSS + 0xb00) + 8, BSS + 0xa00);
+	run_pass(f, &s, &st);
+	assert_non_null(find_detail(&s, RW_FINDING_ERROR, "looping"));
+	/* a non-kernel pointer in the list */
+	put_u64(host(f->g, BSS + 0xb00) + 8, 0x4141414141414141ull);
+	run_pass(f, &s, &st);
+	assert_non_null(find_detail(&s, RW_FINDING_ERROR, "ftrace_ops_list"));
+	/* a trampoline size beyond the bound is no trampoline */
+	put_u64(host(f->g, BSS + 0xb00) + 8, OPS_END);
+	put_u64(host(f->g, BSS + 0xb00) + 0x28, RW_HOOK_MAX_TRAMP_SIZE + 1ull);
+	expect_clean(f);
+	call_site(f->g, FUNC_B, MOD_X + 0x80);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+}
+
+/* Handlers outside kernel text must be owned by an allowlisted module. */
+static void test_hook_allowlist(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	const struct rw_finding *h;
+	const char *allow1[] = { "goodmod" }, *allow2[] = { "goodmod", "rootkit" };
+
+	f->g->kv.owner = test_owner;
+	/* an ops whose function is rootkit code: a violation on every pass, even
+	 * before any site calls it */
+	add_ops(f->g, BSS + 0xa00, MOD_X + 0x100, 0, 0, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
+	for (int i = 0; i < 2; i++) {
+		run_pass(f, &s, &st);
+		assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+		assert_non_null(h = first(&s, RW_FINDING_VIOLATION));
+		assert_string_equal(h->owner, "rootkit");
+		assert_string_equal(h->handler, "0xffffffffc0001100 [module rootkit]");
+		assert_non_null(strstr(h->detail, "ftrace ops at"));
+	}
+	f->g->kv.hook_allow = allow1;
+	f->g->kv.nhook_allow = 1;
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+	f->g->kv.hook_allow = allow2;
+	f->g->kv.nhook_allow = 2;
+	expect_clean(f);
+	/* the site hooked through the global caller with a kprobe there: the
+	 * kprobe's pre_handler is the handler (goodmod: allowed) */
+	put_u64(host(f->g, OPS_LIST), OPS_END);
+	add_kprobe(f->g, 1, BSS + 0x100, FUNC_B);
+	put_u64(host(f->g, BSS + 0x100) + 48, MOD_X + 0x900);
+	call_site(f->g, FUNC_B, FTRACE_CALLER);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_non_null(h = first(&s, RW_FINDING_HOOK));
+	assert_string_equal(h->where, "func_b+0x0");
+	assert_string_equal(h->owner, "goodmod");
+	assert_non_null(strstr(h->detail, "handler 0xffffffffc0001900 [module goodmod] (goodmod)"));
+	/* not allowlisted any more: the kprobe's handler is a violation each pass */
+	f->g->kv.nhook_allow = 0;
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+	assert_non_null(h = find_detail(&s, RW_FINDING_VIOLATION, "kprobe (pre_handler) at func_b+0x0"));
+	assert_string_equal(h->owner, "goodmod");
+	/* an INT3 kprobe whose post_handler is in unknown module-area code */
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	put_u64(host(f->g, BSS) + 8, 0);
+	f->g->kv.hook_allow = allow2;
+	f->g->kv.nhook_allow = 2;
+	expect_clean(f);
+	add_kprobe(f->g, 2, BSS + 0x180, FUNC_D + 8);
+	put_u64(host(f->g, BSS + 0x180) + 56, MOD_X + 0x1800);
+	host(f->g, FUNC_D + 8)[0] = 0xcc;
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 2); /* site + handler */
+	assert_non_null(h = find_detail(&s, RW_FINDING_VIOLATION, "kprobe (int3)"));
+	assert_string_equal(h->where, "func_d+0x8");
+	assert_string_equal(h->owner, "unknown");
+	/* an aggregated probe stands for its children: their handlers count */
+	put_u64(host(f->g, BSS + 0x180) + 56, 0);
+	put_u64(host(f->g, BSS + 0x180) + 48, AGGR_PRE);
+	put_u64(host(f->g, BSS + 0x180) + 64, BSS + 0x300 + 64);	/* list.next: child */
+	memset(host(f->g, BSS + 0x300), 0, 0x50);
+	put_u64(host(f->g, BSS + 0x300) + 40, FUNC_D + 8);
+	put_u64(host(f->g, BSS + 0x300) + 48, MOD_X + 0x200);		/* rootkit */
+	put_u64(host(f->g, BSS + 0x300) + 64, BSS + 0x180 + 64);	/* back to head */
+	f->g->kv.nhook_allow = 1;						/* goodmod only */
+	run_pass(f, &s, &st);
+	/* the INT3 site was never accepted: it is judged again, with the child's
+	 * handler; and the child's handler on its own */
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 2);
+	assert_string_equal(find_detail(&s, RW_FINDING_VIOLATION, "kprobe (int3)")->owner, "rootkit");
+	assert_string_equal(find_detail(&s, RW_FINDING_VIOLATION, "pre_handler")->owner, "rootkit");
+	/* a child list that never returns to its head is bounded */
+	put_u64(host(f->g, BSS + 0x300) + 64, BSS + 0x300 + 64);
+	run_pass(f, &s, &st);
+	assert_true(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION) >= 1);
+	f->g->kv.nhook_allow = 2;
+	expect_clean(f);
+	/* an ftrace site into the trampoline of an ops whose function is rootkit
+	 * code: the site itself names function, handler and owner */
+	host(f->g, FUNC_D + 8)[0] = f->im->text[FUNC_D + 8 - K];
+	put_u64(host(f->g, BSS) + 16, 0);
+	f->g->kv.nhook_allow = 1;
+	add_ops(f->g, BSS + 0xa00, MOD_X + 0x100, MOD_X, 0x40, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_non_null(h = find_detail(&s, RW_FINDING_VIOLATION, "ftrace site patched"));
+	assert_string_equal(h->where, "func_b+0x0");
+	assert_string_equal(h->owner, "rootkit");
+	assert_non_null(strstr(h->detail, "not kernel text or an allowlisted module"));
+	/* not taken into the baseline: named again on the next pass */
+	run_pass(f, &s, &st);
+	assert_non_null(h = find_detail(&s, RW_FINDING_VIOLATION, "ftrace site patched"));
+	assert_string_equal(h->where, "func_b+0x0");
+	/* allowlisted: accepted once, then quiet */
+	f->g->kv.nhook_allow = 2;
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_HOOK), 1);
+	expect_clean(f);
+}
+
+/* An accepted trampoline is compared with its accepted copy every pass. */
+static void test_trampoline_recheck(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	const struct rw_finding *h;
+	const char *allow[] = { "goodmod" };
+	const uint64_t call_off = FTRACE_CALL - FTRACE_CALLER;
+
+	f->g->kv.owner = test_owner;
+	f->g->kv.hook_allow = allow;
+	f->g->kv.nhook_allow = 1;
+	memcpy(f->g->ram + PA_MODX, f->g->ram + PA_TEXT + (FTRACE_CALLER - K), 0xa0);
+	add_ops(f->g, BSS + 0xa00, FUNC_D, MOD_X, 0xa0, OPS_END);
+	put_u64(host(f->g, OPS_LIST), BSS + 0xa00);
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_HOOK), 1);
+	expect_clean(f);
+	/* a byte of the trampoline outside its ops call: violation, every pass */
+	f->g->ram[PA_MODX + 0x10] ^= 0x5a;
+	for (int i = 0; i < 2; i++) {
+		run_pass(f, &s, &st);
+		assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+		assert_non_null(h = find_detail(&s, RW_FINDING_VIOLATION, "rewritten after"));
+		assert_int_equal(h->addr, MOD_X + 0x10);
+	}
+	f->g->ram[PA_MODX + 0x10] ^= 0x5a;
+	expect_clean(f);
+	/* its ops call now calls another kernel function: a hook, accepted */
+	{
+		uint8_t *c = f->g->ram + PA_MODX + call_off;
+		uint64_t site = MOD_X + call_off;
+
+		c[0] = 0xcc; /* half-way through text_poke_bp: not judged yet */
+		expect_clean(f);
+		c[0] = 0xe8;
+		put_s32(c + 1, (int64_t)(FUNC_C - (site + 5)));
+		run_pass(f, &s, &st);
+		assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+		assert_non_null(h = find_detail(&s, RW_FINDING_HOOK, "now calls handler func_c+0x0"));
+		assert_string_equal(h->owner, "kernel");
+		expect_clean(f);
+		/* ... then rootkit code: violation */
+		put_s32(c + 1, (int64_t)(MOD_X + 0x300 - (site + 5)));
+		run_pass(f, &s, &st);
+		assert_non_null(h = find_detail(&s, RW_FINDING_VIOLATION, "now calls handler"));
+		assert_string_equal(h->owner, "rootkit");
+	}
+	/* unregistered: the trampoline is forgotten, whatever becomes of it */
+	put_u64(host(f->g, OPS_LIST), OPS_END);
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	memset(f->g->ram + PA_MODX, 0x90, 0x40);
+	expect_clean(f);
+}
+
+/* With the kernel's BPF trampoline table known, a BPF-looking target is
+ * accepted only as the current image of a trampoline of the hooked function. */
+static void test_bpf_trampoline_table(void **state)
+{
+	struct fixture *f = *state;
+	struct sink s;
+	struct rw_pass_stats st;
+	char err[256];
+	uint8_t *bss = host(f->g, BSS);
+
+	rw_integrity_free(f->vm);
+	rw_integrity_cache_free(f->cache);
+	f->im->prof.bpf_tramp_table = BSS + 0xc00; /* 4 buckets */
+	f->im->prof.bpf_tramp_buckets = 4;
+	f->im->prof.btr_hlist_off = 0;
+	f->im->prof.btr_func_addr_off = 104;
+	f->im->prof.btr_cur_image_off = 168;
+	f->im->prof.bti_image_off = 0;
+	f->cache = rw_integrity_cache_new();
+	s.n = 0;
+	if (rw_integrity_baseline(f->cache, &f->g->kv, collect, &s, &f->vm, err, sizeof(err)))
+		fail_msg("baseline: %s", err);
+	memcpy(f->g->ram + PA_MODX, "\x55\x48\x89\xe5\x48\x83\xec\x10", 8);
+	/* not in the table: a prologue alone does not make a BPF trampoline */
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+	/* a trampoline of func_b whose current image is MOD_X, in bucket 2 */
+	put_u64(bss + 0xc00 + 16, BSS + 0xd00);
+	memset(bss + 0xd00, 0, 0xb0);
+	put_u64(bss + 0xd00 + 104, FUNC_B);
+	put_u64(bss + 0xd00 + 168, BSS + 0xe00);
+	put_u64(bss + 0xe00, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+	assert_non_null(find_detail(&s, RW_FINDING_HOOK, "BPF trampoline"));
+	assert_string_equal(first(&s, RW_FINDING_HOOK)->owner, "bpf");
+	/* the same image registered for another function does not count */
+	memcpy(host(f->g, FUNC_B), NOP5, 5);
+	expect_clean(f);
+	put_u64(bss + 0xd00 + 104, FUNC_C);
+	call_site(f->g, FUNC_B, MOD_X);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 1);
+	/* hostile: a bucket chain looping on itself is bounded */
+	put_u64(bss + 0xd00, BSS + 0xd00);
+	put_u64(bss + 0xd00 + 104, FUNC_B);
+	run_pass(f, &s, &st);
+	assert_int_equal(count(&s, RW_CHECK_KTEXT, RW_FINDING_VIOLATION), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -856,6 +1202,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shared_build_and_slide, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ftrace_ops_trampolines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook_allowlist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trampoline_recheck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bpf_trampoline_table, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

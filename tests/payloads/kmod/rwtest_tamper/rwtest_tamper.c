@@ -19,6 +19,15 @@
  *                                  restoring action: it writes the original
  *                                  value back on every CPU first
  *   action=none                    nothing: an ordinary module load/unload
+ *   action=ftrace_hook [sym=NAME]  register an ftrace_ops whose function is in
+ *                                  this module, filtered to NAME (default
+ *                                  do_sys_openat2): NAME's ftrace site is
+ *                                  patched to call the ops' trampoline
+ *   action=kprobe [sym=NAME]       register a kprobe on NAME whose pre_handler
+ *                                  is in this module
+ *                                  (both: a hook owned by a module that is not
+ *                                  on ringwatchd's hook-allow list; unregistered
+ *                                  at unload)
  *
  * Acting on the module itself, [delay=S] seconds after it went live (default
  * 3), so the host has seen it whole first; these stay in effect and pin the
@@ -36,6 +45,8 @@
  * (native_write_cr0/cr4 pin these bits back).
  */
 #include <linux/delay.h>
+#include <linux/ftrace.h>
+#include <linux/kprobes.h>
 #include <linux/kobject.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
@@ -57,6 +68,8 @@ static unsigned long value;
 module_param(value, ulong, 0444);
 static unsigned long off;
 module_param(off, ulong, 0444);
+static char *sym = "do_sys_openat2";
+module_param(sym, charp, 0444);
 static unsigned int delay = 3;
 module_param(delay, uint, 0444);
 
@@ -262,6 +275,60 @@ static void self_action(struct work_struct *w)
 
 static DECLARE_DELAYED_WORK(self_work, self_action);
 
+/* ---- hooks owned by this module -------------------------------------------------- */
+
+static atomic_long_t hook_hits = ATOMIC_LONG_INIT(0);
+static bool ftrace_registered, kprobe_registered;
+
+static void notrace rwtest_ftrace_func(unsigned long ip, unsigned long parent_ip,
+				       struct ftrace_ops *op, struct ftrace_regs *fregs)
+{
+	atomic_long_inc(&hook_hits);
+}
+
+static struct ftrace_ops rwtest_ops = {
+	.func = rwtest_ftrace_func,
+};
+
+static int rwtest_kprobe_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	atomic_long_inc(&hook_hits);
+	return 0;
+}
+
+static struct kprobe rwtest_kp = {
+	.pre_handler = rwtest_kprobe_pre,
+};
+
+static int ftrace_hook(void)
+{
+	int rc = ftrace_set_filter(&rwtest_ops, (unsigned char *)sym, strlen(sym), 1);
+
+	if (rc)
+		return rc;
+	rc = register_ftrace_function(&rwtest_ops);
+	if (rc)
+		return rc;
+	ftrace_registered = true;
+	pr_info("rwtest_tamper: ftrace_hook done (ops %px, handler %px on %s)\n", &rwtest_ops,
+		rwtest_ftrace_func, sym);
+	return 0;
+}
+
+static int kprobe_hook(void)
+{
+	int rc;
+
+	rwtest_kp.symbol_name = sym;
+	rc = register_kprobe(&rwtest_kp);
+	if (rc)
+		return rc;
+	kprobe_registered = true;
+	pr_info("rwtest_tamper: kprobe done (at %px, pre_handler %px on %s)\n", rwtest_kp.addr,
+		rwtest_kprobe_pre, sym);
+	return 0;
+}
+
 static int __init tamper_init(void)
 {
 	if (!strcmp(action, "none"))
@@ -294,6 +361,10 @@ static int __init tamper_init(void)
 		return start_holder(true);
 	if (!strcmp(action, "lstar"))
 		return lstar_redirect();
+	if (!strcmp(action, "ftrace_hook"))
+		return ftrace_hook();
+	if (!strcmp(action, "kprobe"))
+		return kprobe_hook();
 	if (!strcmp(action, "hide_list") || !strcmp(action, "hide_kset") ||
 	    !strcmp(action, "self_text")) {
 		if (rwtest_victim(0) != 0x5a5a)	/* keep the victim referenced */
@@ -308,6 +379,13 @@ static int __init tamper_init(void)
 static void __exit tamper_exit(void)
 {
 	lstar_restore();	/* first: the trampoline goes with the module */
+	if (ftrace_registered)
+		unregister_ftrace_function(&rwtest_ops);
+	if (kprobe_registered)
+		unregister_kprobe(&rwtest_kp);
+	if (ftrace_registered || kprobe_registered)
+		pr_info("rwtest_tamper: hook removed after %ld hit(s)\n",
+			atomic_long_read(&hook_hits));
 	if (holder)
 		kthread_stop(holder);
 	if (saved_len)
