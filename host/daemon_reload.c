@@ -72,6 +72,8 @@ static json_t *changed_directives(const struct rw_config *old, const struct rw_c
 	CHANGED(old->nkernel_search != new->nkernel_search ||
 		memcmp(old->kernel_search, new->kernel_search, sizeof(old->kernel_search)),
 		"kernel-search");
+	CHANGED(old->nhook_allow != new->nhook_allow ||
+		memcmp(old->hook_allow, new->hook_allow, sizeof(old->hook_allow)), "hook-allow");
 #undef CHANGED
 	return a;
 }

@@ -129,7 +129,8 @@ static void test_reload_applies(void **state)
 	snprintf(log, sizeof(log), "%s/events.jsonl", f->dir);
 	snprintf(conf, sizeof(conf),
 		 "interval 1s\nvm web1 interval 5s\nqmp-timeout 7s\nworkers 5\nmetrics off\n"
-		 "syslog off\njson-log %s\nrespond ktext alert pause\nrespond * alert log\n", log);
+		 "syslog off\njson-log %s\nrespond ktext alert pause\nrespond * alert log\n"
+		 "hook-allow ringwatch,vendor_probe\n", log);
 	rw_test_write_file(f->dir, "ringwatch.conf", conf, 0644);
 	if (rw_daemon_reload(f->d, &src, err, sizeof(err)))
 		fail_msg("reload: %s", err);
@@ -139,6 +140,8 @@ static void test_reload_applies(void **state)
 	assert_int_equal(f->d->cfg->qmp_timeout_ms, 7000);
 	assert_int_equal(rw_config_actions(f->d->cfg, "ktext", RW_SEV_ALERT), RW_ACT_PAUSE);
 	assert_int_equal(rw_config_actions(f->d->cfg, "idt", RW_SEV_ALERT), RW_ACT_LOG);
+	assert_int_equal(f->d->cfg->nhook_allow, 2);
+	assert_string_equal(f->d->cfg->hook_allow[1], "vendor_probe");
 	/* The worker pool was sized at start: the running value stays, and is named. */
 	assert_int_equal(f->d->cfg->workers, 2);
 	assert_int_equal(f->d->nworkers, 2);
@@ -149,7 +152,8 @@ static void test_reload_applies(void **state)
 	assert_string_equal(json_string_value(json_object_get(detail, "result")), "applied");
 	assert_string_equal(json_string_value(json_object_get(detail, "file")), f->conf);
 	for (const char *const *n = (const char *const[]){ "interval", "vm", "qmp-timeout",
-							  "json-log", "respond", NULL }; *n; n++)
+							  "json-log", "respond", "hook-allow", NULL };
+	     *n; n++)
 		if (!has_string(json_object_get(detail, "changed"), *n))
 			fail_msg("'%s' not listed as changed", *n);
 	assert_false(has_string(json_object_get(detail, "changed"), "syslog"));
