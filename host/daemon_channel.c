@@ -553,6 +553,32 @@ static int stage_change(struct stage *s, const struct rw_msg_cred_change *c, uin
 	return 0;
 }
 
+/*
+ * The BPF side's credential change as an event of its own (the issue's
+ * "signals ... reported"): pid, comm, the hook it came through and the eight
+ * ids before and after, flat ("old_uid", "new_uid"...).
+ */
+static json_t *cred_change_detail(const struct rw_msg_cred_change *c)
+{
+	static const char *const names[RW_CRED_CHANGE_IDS] = {
+		"uid", "gid", "suid", "sgid", "euid", "egid", "fsuid", "fsgid",
+	};
+	char comm[2 * RW_PROTO_COMM_LEN], key[16];
+	json_t *d;
+
+	printable(c->comm, strnlen(c->comm, sizeof(c->comm)), comm, sizeof(comm));
+	d = json_pack("{s:I,s:I,s:s,s:s,s:b,s:i}", "pid", (json_int_t)c->pid, "tgid",
+		      (json_int_t)c->tgid, "comm", comm, "via", rw_proto_cred_via_name(c->via),
+		      "exec", (c->flags & RW_CRED_CHANGE_F_EXEC) != 0, "syscall", (int)c->syscall_nr);
+	for (unsigned int i = 0; d && i < RW_CRED_CHANGE_IDS; i++) {
+		snprintf(key, sizeof(key), "old_%s", names[i]);
+		json_object_set_new(d, key, json_integer((json_int_t)c->old_ids[i]));
+		snprintf(key, sizeof(key), "new_%s", names[i]);
+		json_object_set_new(d, key, json_integer((json_int_t)c->new_ids[i]));
+	}
+	return d;
+}
+
 /* --- credential-change cross-check (host/cred_xcheck.h) ----------------------------- */
 
 static bool xcheck_side_of(uint8_t component, enum rw_xcheck_side *side)
@@ -695,8 +721,16 @@ static int sink_message(void *ctx, const struct rw_ch_stream_id *id, const struc
 		detail = rw_dchan_cred_detail(&msg->u.cred);
 		rc = stage_event(s, "cred-violation", RW_SEV_ALERT, detail);
 		break;
-	case RW_MSG_CRED_CHANGE:	/* not a row: the cross-check pairs them */
+	case RW_MSG_CRED_CHANGE:
+		/* the cross-check pairs both sides' reports; the BPF side's is also a
+		 * signal of its own (ringwatch.ko's, one per id change, is not stored) */
 		rc = stage_change(s, &msg->u.cred_change, msg->hdr.seq);
+		if (!rc && id->component == RW_COMP_AGENT) {
+			detail = cred_change_detail(&msg->u.cred_change);
+			rc = stage_event(s, "cred-change", RW_SEV_INFO, detail);
+			if (rc)
+				s->nchg--;	/* the message is refused whole */
+		}
 		break;
 	case RW_MSG_LSM_EVENT:
 		report = id->component == RW_COMP_AGENT ? agent_report(&msg->u.lsm) : NULL;

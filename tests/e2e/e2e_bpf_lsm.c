@@ -719,8 +719,9 @@ static void test_credential_change(void **state)
 	out = sh("rw_attack setuid 1000");
 	assert_non_null(strstr(out, "setresuid 1000 ok"));
 	free(out);
-	EXPECT_EVENTS(1, "\"event\":\"cred-change\"", "\"source\":\"setid\"", "\"old_uid\":0",
-		      "\"old_euid\":0", "\"new_uid\":1000", "\"new_euid\":1000",
+	/* the agent forwards it as CRED_CHANGE; the daemon stores it as a cred-change event */
+	EXPECT_EVENTS(1, "\"check\":\"cred-change\"", "\"via\":\"task_fix_setuid\"",
+		      "\"old_uid\":0", "\"old_euid\":0", "\"new_uid\":1000", "\"new_euid\":1000",
 		      "\"comm\":\"rw_attack\"");
 }
 

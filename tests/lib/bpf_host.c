@@ -122,7 +122,11 @@ json_t *rw_bpf_host_agent_events(struct rw_bpf_host *h, const char *vm)
 /* Host view of one agent event as one compact line (see bpf_host.h). */
 static char *event_line(json_t *e)
 {
-	static const char *const host_keys[] = { "kind", "verdict", "errno", "comm", "sha256" };
+	static const char *const host_keys[] = {
+		"kind", "verdict", "errno", "comm", "sha256",
+		/* a cred-change event (the daemon decodes the agent's CRED_CHANGE) */
+		"pid", "via", "old_uid", "new_uid", "old_euid", "new_euid", "old_gid", "new_gid",
+	};
 	json_t *d = json_object_get(e, "detail"), *o = json_object();
 	char *text;
 
