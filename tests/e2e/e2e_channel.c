@@ -263,10 +263,8 @@ static void test_channel_kill_restart(void **state)
 	free(log);
 
 	rw_vm_stop(&vm);
-	rw_test_kill_wait(r.svc, SIGTERM);
-	rw_test_kill_wait(r.vsockd, SIGTERM);
 	free(out);
-	rw_test_rmtree(r.dir);
+	rw_test_chan_rig_stop(&r);
 }
 
 int main(void)
