@@ -177,7 +177,7 @@ static void host_view(const struct rw_test_chan_rig *r, int want_pid, struct hos
 {
 	memset(v, 0, sizeof(*v));
 	v->want_pid = want_pid;
-	v->max_seq = rw_test_chan_rig_scan_kmod(r, tally_frame, v);
+	v->max_seq = rw_test_chan_rig_scan(r, RW_COMP_KMOD, tally_frame, v, NULL);
 }
 
 /* Wait until the host view satisfies @done (or fail after timeout_s). */

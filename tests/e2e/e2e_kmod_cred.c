@@ -371,7 +371,7 @@ static void collect_creds(void *ctx, const struct rw_msg *m)
 static void host_creds(const struct rw_test_chan_rig *host, struct host_creds *h)
 {
 	memset(h, 0, sizeof(*h));
-	rw_test_chan_rig_scan_kmod(host, collect_creds, h);
+	rw_test_chan_rig_scan(host, RW_COMP_KMOD, collect_creds, h, NULL);
 }
 
 /* Wait until the host has the CRED_VIOLATION of @pid; fails after timeout_s. */
@@ -599,7 +599,7 @@ static void test_legitimate_changes_and_fork_storm(void **state)
 	assert_int_equal(h.losses, 0);
 	assert_int_equal(h.nomem, 0);
 	printf("  host: module stream stored up to seq %llu, no violation, no loss\n",
-	       (unsigned long long)rw_test_chan_rig_scan_kmod(&host, NULL, NULL));
+	       (unsigned long long)rw_test_chan_rig_scan(&host, RW_COMP_KMOD, NULL, NULL, NULL));
 	rw_vm_stop(&vm);
 	rw_test_chan_rig_stop(&host);
 	rw_test_rmtree(overlay);

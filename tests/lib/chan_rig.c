@@ -155,16 +155,17 @@ void rw_test_chan_rig_store_log(const struct rw_test_chan_rig *r, char *out, siz
 		fail_msg("%d stream logs in %s, expected one", n, r->store);
 }
 
-struct kmod_scan {
-	rw_test_kmod_frame_fn fn;
+struct stream_scan {
+	rw_test_frame_fn fn;
 	void *ctx;
+	uint8_t component;
 	uint64_t expect;	/* next seq expected */
 	char why[256];
 };
 
-static int kmod_scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_t len)
+static int stream_scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_t len)
 {
-	struct kmod_scan *s = ctx;
+	struct stream_scan *s = ctx;
 	struct rw_msg m;
 
 	if (seq != s->expect) {
@@ -173,9 +174,10 @@ static int kmod_scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_
 		return 1;
 	}
 	if (rw_proto_decode(frame, len, &m) != 0 || m.hdr.seq != seq ||
-	    m.hdr.component != RW_COMP_KMOD) {
-		snprintf(s->why, sizeof(s->why), "record %llu does not decode as a kmod frame",
-			 (unsigned long long)seq);
+	    m.hdr.component != s->component) {
+		snprintf(s->why, sizeof(s->why),
+			 "record %llu does not decode as a frame of component %u with that seq",
+			 (unsigned long long)seq, s->component);
 		return 1;
 	}
 	s->expect++;
@@ -184,19 +186,23 @@ static int kmod_scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_
 	return 0;
 }
 
-uint64_t rw_test_chan_rig_scan_kmod(const struct rw_test_chan_rig *r, rw_test_kmod_frame_fn fn,
-				    void *ctx)
+uint64_t rw_test_chan_rig_scan(const struct rw_test_chan_rig *r, uint8_t component,
+			       rw_test_frame_fn fn, void *ctx, bool *torn)
 {
-	struct kmod_scan s = { .fn = fn, .ctx = ctx, .expect = 1 };
+	struct stream_scan s = { .fn = fn, .ctx = ctx, .component = component, .expect = 1 };
 	char path[512];
-	bool torn = false;
+	bool cut = false;
 
 	rw_test_chan_rig_store_log(r, path, sizeof(path));
+	if (torn)
+		*torn = false;
 	if (!path[0])
 		return 0;
-	rw_ch_file_store_scan(path, kmod_scan_record, &s, &torn);
+	rw_ch_file_store_scan(path, stream_scan_record, &s, &cut);
 	if (s.why[0])
 		fail_msg("store %s: %s", path, s.why);
+	if (torn)
+		*torn = cut;
 	return s.expect - 1;
 }
 
@@ -206,7 +212,7 @@ void rw_test_chan_rig_wait_kmod_seq(const struct rw_test_chan_rig *r, uint64_t s
 	uint64_t have = 0;
 
 	for (int i = 0; i <= timeout_s * 10; i++) {
-		have = rw_test_chan_rig_scan_kmod(r, NULL, NULL);
+		have = rw_test_chan_rig_scan(r, RW_COMP_KMOD, NULL, NULL, NULL);
 		if (have >= seq)
 			return;
 		usleep(100000);

@@ -9,15 +9,16 @@
  *   ringwatch-vsockd (child) --unix relay--> channel service (child)
  *   --> file event store (the frames as stored)
  *
- * rw_test_chan_rig_scan_kmod() walks a stored ringwatch.ko stream: every
- * record must be the next sequence number (1, 2, ...) and decode as a kmod
- * frame, so a frame the host holds proves it holds every earlier one.
+ * rw_test_chan_rig_scan() walks the stored stream: every record must be the
+ * next sequence number (1, 2, ...) and decode as a frame of the expected
+ * component, so a frame the host holds proves it holds every earlier one.
  * Plus the small helpers these tests share.  Failures fail the calling
  * cmocka test.
  */
 #ifndef RW_TESTS_CHAN_RIG_H
 #define RW_TESTS_CHAN_RIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -68,14 +69,19 @@ void rw_test_chan_rig_stop(struct rw_test_chan_rig *r);
 /* The one stream log in the store into @out ("" if none yet); fails on more than one. */
 void rw_test_chan_rig_store_log(const struct rw_test_chan_rig *r, char *out, size_t len);
 
-/* Called for each stored frame of the kmod stream, in sequence order. */
-typedef void (*rw_test_kmod_frame_fn)(void *ctx, const struct rw_msg *m);
+/* Called for each stored frame of the stream, in sequence order. */
+typedef void (*rw_test_frame_fn)(void *ctx, const struct rw_msg *m);
 
-/* Walk the stored kmod stream (@fn may be NULL); returns the highest seq stored (0: none). */
-uint64_t rw_test_chan_rig_scan_kmod(const struct rw_test_chan_rig *r, rw_test_kmod_frame_fn fn,
-				    void *ctx);
+/*
+ * Walk the store's one stream: every record must be the next sequence number
+ * (1, 2, ...) and decode as a frame of @component with that seq, else the
+ * test fails.  @fn (may be NULL) sees each frame; *@torn (may be NULL) is set
+ * when the log ends in a torn record.  Returns the highest seq stored (0: none).
+ */
+uint64_t rw_test_chan_rig_scan(const struct rw_test_chan_rig *r, uint8_t component,
+			       rw_test_frame_fn fn, void *ctx, bool *torn);
 
-/* Wait up to @timeout_s until the store holds the kmod stream up to @seq. */
+/* Wait up to @timeout_s until the store holds the kmod (ringwatch.ko) stream up to @seq. */
 void rw_test_chan_rig_wait_kmod_seq(const struct rw_test_chan_rig *r, uint64_t seq,
 				    int timeout_s);
 
