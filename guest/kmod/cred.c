@@ -134,7 +134,8 @@ static u64 rw_cap_u64(kernel_cap_t c)
 	return ((u64)c.cap[1] << 32) | c.cap[0];
 }
 
-static void rw_ids_from_cred(u64 ids[RW_ID_NR], const struct cred *c)
+/* The uid/gid family of @c, by RW_F_UID + i up to RW_F_FSGID. */
+static void rw_cred_ids(u32 ids[RW_CRED_IDS], const struct cred *c)
 {
 	ids[RW_F_UID - RW_F_UID] = __kuid_val(c->uid);
 	ids[RW_F_GID - RW_F_UID] = __kgid_val(c->gid);
@@ -144,6 +145,17 @@ static void rw_ids_from_cred(u64 ids[RW_ID_NR], const struct cred *c)
 	ids[RW_F_EGID - RW_F_UID] = __kgid_val(c->egid);
 	ids[RW_F_FSUID - RW_F_UID] = __kuid_val(c->fsuid);
 	ids[RW_F_FSGID - RW_F_UID] = __kgid_val(c->fsgid);
+}
+
+static void rw_ids_from_cred(u64 ids[RW_ID_NR], const struct cred *c)
+{
+	u32 uids[RW_CRED_IDS];
+	int i;
+
+	BUILD_BUG_ON(RW_F_FSGID - RW_F_UID + 1 != RW_CRED_IDS);
+	rw_cred_ids(uids, c);
+	for (i = 0; i < RW_CRED_IDS; i++)
+		ids[i] = uids[i];
 	ids[RW_F_SECUREBITS - RW_F_UID] = c->securebits;
 	ids[RW_F_CAP_INHERITABLE - RW_F_UID] = rw_cap_u64(c->cap_inheritable);
 	ids[RW_F_CAP_PERMITTED - RW_F_UID] = rw_cap_u64(c->cap_permitted);
@@ -602,18 +614,6 @@ static void rw_shadow_set_creds(struct task_struct *t, const struct cred *real,
 		rw_shadow_unlock(sh, flags);
 	}
 	rcu_read_unlock();
-}
-
-static void rw_cred_ids(u32 ids[RW_CRED_IDS], const struct cred *c)
-{
-	ids[RW_F_UID - RW_F_UID] = __kuid_val(c->uid);
-	ids[RW_F_GID - RW_F_UID] = __kgid_val(c->gid);
-	ids[RW_F_SUID - RW_F_UID] = __kuid_val(c->suid);
-	ids[RW_F_SGID - RW_F_UID] = __kgid_val(c->sgid);
-	ids[RW_F_EUID - RW_F_UID] = __kuid_val(c->euid);
-	ids[RW_F_EGID - RW_F_UID] = __kgid_val(c->egid);
-	ids[RW_F_FSUID - RW_F_UID] = __kuid_val(c->fsuid);
-	ids[RW_F_FSGID - RW_F_UID] = __kgid_val(c->fsgid);
 }
 
 /*

@@ -68,31 +68,16 @@ static pid_t start_service(struct rw_test_chan_rig *r)
 }
 
 struct verify {
-	uint64_t expect;  /* next seq expected */
-	unsigned bad;     /* records that are not heartbeat counter == seq */
-	char why[200];
+	uint64_t bad_seq;	/* first record that is not heartbeat counter == seq, 0: none */
 };
 
-static int verify_record(void *ctx, uint64_t seq, const uint8_t *frame, size_t len)
+static void verify_heartbeat(void *ctx, const struct rw_msg *m)
 {
 	struct verify *v = ctx;
-	struct rw_msg m;
 
-	if (seq != v->expect) {
-		snprintf(v->why, sizeof(v->why), "record seq %llu where %llu was expected",
-			 (unsigned long long)seq, (unsigned long long)v->expect);
-		v->bad++;
-		return 1;
-	}
-	if (rw_proto_decode(frame, len, &m) != 0 || m.hdr.type != RW_MSG_HEARTBEAT ||
-	    m.hdr.seq != seq || m.u.heartbeat.counter != seq) {
-		snprintf(v->why, sizeof(v->why), "record %llu is not heartbeat counter %llu",
-			 (unsigned long long)seq, (unsigned long long)seq);
-		v->bad++;
-		return 1;
-	}
-	v->expect++;
-	return 0;
+	if (!v->bad_seq &&
+	    (m->hdr.type != RW_MSG_HEARTBEAT || m->u.heartbeat.counter != m->hdr.seq))
+		v->bad_seq = m->hdr.seq;
 }
 
 static long stored_count(const struct rw_test_chan_rig *r)
@@ -160,11 +145,12 @@ static void test_channel_kill_restart(void **state)
 	struct rw_test_chan_rig r = { 0 };
 	struct rw_test_boot opts = { .name = "chan" };
 	struct rw_vm vm;
-	char ready[512], cmd[2048], logpath[512], banner[1024];
+	char ready[512], cmd[2048], banner[1024];
 	char *out = NULL, *log;
 	unsigned kills = 0;
 	uint64_t start, deadline;
-	struct verify v = { .expect = 1 };
+	struct verify v = { 0 };
+	uint64_t max_seq;
 	bool torn = false;
 	long n;
 
@@ -237,15 +223,14 @@ static void test_channel_kill_restart(void **state)
 	}
 
 	/* the persisted store: every seq 1..N exactly once, in order, intact */
-	rw_test_chan_rig_store_log(&r, logpath, sizeof(logpath));
-	assert_true(logpath[0]);
-	n = rw_ch_file_store_scan(logpath, verify_record, &v, &torn);
-	if (v.bad)
-		fail_msg("store %s: %s", logpath, v.why);
+	max_seq = rw_test_chan_rig_scan(&r, RW_COMP_TEST, verify_heartbeat, &v, &torn);
+	if (v.bad_seq)
+		fail_msg("stored record %llu is not heartbeat counter %llu",
+			 (unsigned long long)v.bad_seq, (unsigned long long)v.bad_seq);
 	assert_false(torn);
-	assert_int_equal(n, N_MSGS);
-	assert_int_equal(v.expect, N_MSGS + 1);
-	printf("  store: %ld records, seq 1..%u each exactly once\n", n, N_MSGS);
+	assert_int_equal(max_seq, N_MSGS);
+	printf("  store: %llu records, seq 1..%u each exactly once\n",
+	       (unsigned long long)max_seq, N_MSGS);
 
 	/* RAM from SET_MEM_TABLE, passed on by vsockd: both service lives saw it */
 	assert_true(banners_found(&r, banner, sizeof(banner)) >= 2);
@@ -263,10 +248,8 @@ static void test_channel_kill_restart(void **state)
 	free(log);
 
 	rw_vm_stop(&vm);
-	rw_test_kill_wait(r.svc, SIGTERM);
-	rw_test_kill_wait(r.vsockd, SIGTERM);
 	free(out);
-	rw_test_rmtree(r.dir);
+	rw_test_chan_rig_stop(&r);
 }
 
 int main(void)

@@ -31,7 +31,6 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +43,6 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "host/channel_store.h"
 #include "shared/rw_proto.h"
 #include "tests/lib/chan_rig.h"
 #include "tests/lib/chan_service.h"
@@ -102,23 +100,10 @@ static void make_overlay(const char *overlay)
 			   0755);
 }
 
-static char *gsh(struct rw_vm *vm, int timeout_s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static char *gsh(struct rw_vm *vm, int timeout_s, const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return rw_test_guest_sh(vm, cmd, timeout_s);
-}
-
 static long guest_status(struct rw_vm *vm, const char *key)
 {
-	char *out = gsh(vm, 30, "grep '^%s=' /sys/kernel/security/ringwatch/status", key);
+	char *out = rw_test_guest_shf(vm, 30,
+				      "grep '^%s=' /sys/kernel/security/ringwatch/status", key);
 	char *eq = strchr(out, '=');
 	long v;
 
@@ -131,7 +116,7 @@ static long guest_status(struct rw_vm *vm, const char *key)
 
 static uint64_t ksym(struct rw_vm *vm, const char *name)
 {
-	char *out = gsh(vm, 30, "grep ' %s$' /proc/kallsyms | head -1", name);
+	char *out = rw_test_guest_shf(vm, 30, "grep ' %s$' /proc/kallsyms | head -1", name);
 	uint64_t a = strtoull(out, NULL, 16);
 
 	if (!a)
@@ -142,10 +127,7 @@ static uint64_t ksym(struct rw_vm *vm, const char *name)
 
 /* What the host stored, summarised. */
 struct host_view {
-	uint64_t expect;	/* next seq expected */
 	long records;
-	unsigned bad;
-	char why[256];
 	uint64_t max_seq;
 	unsigned heartbeats, losses;
 	unsigned cpu_seen;	/* bit per cpu_id */
@@ -156,28 +138,13 @@ struct host_view {
 	unsigned chal_responses;
 };
 
-static int scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_t len)
+/* One stored frame of the module's stream into the view. */
+static void tally_frame(void *ctx, const struct rw_msg *m)
 {
 	struct host_view *v = ctx;
-	struct rw_msg m;
 
 	v->records++;
-	if (seq != v->expect) {
-		snprintf(v->why, sizeof(v->why), "record seq %llu where %llu was expected",
-			 (unsigned long long)seq, (unsigned long long)v->expect);
-		v->bad++;
-		return 1;
-	}
-	v->expect++;
-	v->max_seq = seq;
-	if (rw_proto_decode(frame, len, &m) != 0 || m.hdr.seq != seq ||
-	    m.hdr.component != RW_COMP_KMOD) {
-		snprintf(v->why, sizeof(v->why), "record %llu does not decode as a kmod frame",
-			 (unsigned long long)seq);
-		v->bad++;
-		return 1;
-	}
-	switch (m.hdr.type) {
+	switch (m->hdr.type) {
 	case RW_MSG_HEARTBEAT:
 		v->heartbeats++;
 		break;
@@ -185,17 +152,17 @@ static int scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_t len
 		v->losses++;
 		break;
 	case RW_MSG_CPU_STATE:
-		if (m.u.cpu.cpu_id < NCPUS) {
-			v->cpu_seen |= 1u << m.u.cpu.cpu_id;
-			v->lstar[m.u.cpu.cpu_id] = m.u.cpu.lstar;
-			v->idtr[m.u.cpu.cpu_id] = m.u.cpu.idtr_base;
-			v->cr0[m.u.cpu.cpu_id] = m.u.cpu.cr0;
+		if (m->u.cpu.cpu_id < NCPUS) {
+			v->cpu_seen |= 1u << m->u.cpu.cpu_id;
+			v->lstar[m->u.cpu.cpu_id] = m->u.cpu.lstar;
+			v->idtr[m->u.cpu.cpu_id] = m->u.cpu.idtr_base;
+			v->cr0[m->u.cpu.cpu_id] = m->u.cpu.cr0;
 		}
 		break;
 	case RW_MSG_CRED_VIOLATION:
-		if ((int)m.u.cred.pid == v->want_pid) {
+		if ((int)m->u.cred.pid == v->want_pid) {
 			v->cred_found = true;
-			v->cred = m.u.cred;
+			v->cred = m->u.cred;
 		}
 		break;
 	case RW_MSG_CHALLENGE_RESPONSE:
@@ -204,23 +171,13 @@ static int scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_t len
 	default:
 		break;
 	}
-	return 0;
 }
 
 static void host_view(const struct rw_test_chan_rig *r, int want_pid, struct host_view *v)
 {
-	char path[512];
-	bool torn = false;
-
 	memset(v, 0, sizeof(*v));
-	v->expect = 1;
 	v->want_pid = want_pid;
-	rw_test_chan_rig_store_log(r, path, sizeof(path));
-	if (!path[0])
-		return;
-	rw_ch_file_store_scan(path, scan_record, v, &torn);
-	if (v->bad)
-		fail_msg("store %s: %s", path, v->why);
+	v->max_seq = rw_test_chan_rig_scan(r, RW_COMP_KMOD, tally_frame, v, NULL);
 }
 
 /* Wait until the host view satisfies @done (or fail after timeout_s). */
@@ -288,17 +245,17 @@ static int run_uid_attack(struct rw_vm *vm)
 	char *out, *p;
 	int pid;
 
-	out = gsh(vm, 120,
-		  "rm -f /tmp/ready /tmp/go /tmp/victim.out\n"
-		  "/bin/cred_victim /tmp/ready /tmp/go /root/secret >/tmp/victim.out 2>&1 &\n"
-		  "v=$!\n"
-		  "i=0; while [ ! -s /tmp/ready ] && [ $i -lt 1000 ]; do sleep 0.05; i=$((i+1)); done\n"
-		  "grep -q 'Uid:.*1000' /proc/$v/status || echo victim-not-user\n"
-		  "insmod /lib/modules/rwtest_cred.ko pid=$v mode=uid || echo insmod-failed\n"
-		  "touch /tmp/go\n"
-		  "wait $v; echo \"victim_pid=$v status=$?\"\n"
-		  "cat /tmp/victim.out\n"
-		  "rmmod rwtest_cred\n");
+	out = rw_test_guest_shf(vm, 120,
+		"rm -f /tmp/ready /tmp/go /tmp/victim.out\n"
+		"/bin/cred_victim /tmp/ready /tmp/go /root/secret >/tmp/victim.out 2>&1 &\n"
+		"v=$!\n"
+		"i=0; while [ ! -s /tmp/ready ] && [ $i -lt 1000 ]; do sleep 0.05; i=$((i+1)); done\n"
+		"grep -q 'Uid:.*1000' /proc/$v/status || echo victim-not-user\n"
+		"insmod /lib/modules/rwtest_cred.ko pid=$v mode=uid || echo insmod-failed\n"
+		"touch /tmp/go\n"
+		"wait $v; echo \"victim_pid=$v status=$?\"\n"
+		"cat /tmp/victim.out\n"
+		"rmmod rwtest_cred\n");
 	assert_null(strstr(out, "insmod-failed"));
 	assert_null(strstr(out, "victim-not-user"));
 	if (!strstr(out, " status=137") || strstr(out, "victim: opened"))
@@ -361,12 +318,12 @@ static void test_kmod_channel(void **state)
 	rw_test_chan_rig_boot_opts(&r, GUEST_CID, &opts);
 	rw_test_boot(&env, &opts, &vm, ready, sizeof(ready));
 	printf("  guest up: %s\n", ready);
-	free(gsh(&vm, 30, "echo 0 > /proc/sys/kernel/kptr_restrict"));
+	free(rw_test_guest_shf(&vm, 30, "echo 0 > /proc/sys/kernel/kptr_restrict"));
 	lstar = ksym(&vm, "entry_SYSCALL_64");
 
-	free(gsh(&vm, 60,
-		 "insmod /lib/modules/ringwatch.ko armed=1 disarm_token=" TOKEN
-		 " scan_interval_ms=100 cpu_interval_ms=2000 && dmesg -n 5"));
+	free(rw_test_guest_shf(&vm, 60,
+			       "insmod /lib/modules/ringwatch.ko armed=1 disarm_token=" TOKEN
+			       " scan_interval_ms=100 cpu_interval_ms=2000 && dmesg -n 5"));
 
 	/* Per-CPU state of every vCPU, as the host stored it. */
 	wait_host(&r, 0, &v, 60, have_cpus, "CPU_STATE for every vCPU");
@@ -413,7 +370,8 @@ static void test_kmod_channel(void **state)
 	assert_true((uint64_t)acked <= v.max_seq);
 	printf("  store: seq 1..%llu each exactly once (%u heartbeats), module acked %ld\n",
 	       (unsigned long long)v.max_seq, v.heartbeats, acked);
-	out = gsh(&vm, 30, "grep '^chan_' /sys/kernel/security/ringwatch/status | tr '\\n' ' '");
+	out = rw_test_guest_shf(&vm, 30,
+		"grep '^chan_' /sys/kernel/security/ringwatch/status | tr '\\n' ' '");
 	printf("  module: %s\n", out);
 	{
 		/* the HELLO's build id is the running kernel's (the kit's) */
@@ -430,16 +388,14 @@ static void test_kmod_channel(void **state)
 	free(out);
 
 	/* Unload (disarmed): the thread and its socket go with the module. */
-	out = gsh(&vm, 60,
-		  "echo " TOKEN " > /sys/kernel/security/ringwatch/disarm && rmmod ringwatch && "
-		  "echo unloaded; ps | grep -c '[r]ingwatch-chan' || true");
+	out = rw_test_guest_shf(&vm, 60,
+		"echo " TOKEN " > /sys/kernel/security/ringwatch/disarm && rmmod ringwatch && "
+		"echo unloaded; ps | grep -c '[r]ingwatch-chan' || true");
 	assert_non_null(strstr(out, "unloaded\n0"));
 	free(out);
 
 	rw_vm_stop(&vm);
-	rw_test_kill_wait(r.svc, SIGTERM);
-	rw_test_kill_wait(r.vsockd, SIGTERM);
-	rw_test_rmtree(r.dir);
+	rw_test_chan_rig_stop(&r);
 }
 
 int main(void)

@@ -16,7 +16,7 @@
  *
  * Credential acceptance is asserted on what the HOST received: the two
  * credential tests boot the guest with a vhost-user vsock device behind
- * ringwatch-vsockd and the test channel service (tests/lib/kmod_host.h);
+ * ringwatch-vsockd and the test channel service (tests/lib/chan_rig.h);
  * ringwatch.ko sends its CRED_VIOLATION frames there (protocol version 2:
  * with the check that caught it and the action taken) and the test decodes
  * the frames the service stored.  "No violation" is asserted once the host
@@ -31,7 +31,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,8 +43,8 @@
 #include <openssl/hmac.h>
 
 #include "shared/rw_proto.h"
+#include "tests/lib/chan_rig.h"
 #include "tests/lib/harness.h"
-#include "tests/lib/kmod_host.h"
 #include "vmi/qmp.h"
 
 #define TOKEN "rw-test-disarm-7f3a9c"
@@ -110,56 +109,34 @@ static void make_overlay(char *overlay, size_t len)
 			   0755);
 }
 
+/* The host end of the guest's channel: vsockd and a channel service, default options. */
+static void host_start(struct rw_test_chan_rig *host)
+{
+	const struct rw_test_chan_service o = { 0 };
+
+	rw_test_chan_rig_init(host, "kcred-host");
+	host->svc = rw_test_chan_rig_start_service(host, &o);
+	host->vsockd = rw_test_chan_rig_start_vsockd(host, &env, "e2e-kmod-host", GUEST_CID);
+}
+
 /* @host: the guest gets a vsock device leading to it (NULL: none). */
 static void boot(struct rw_vm *vm, const char *name, unsigned int cpus, char *overlay,
-		 size_t overlay_len, const struct rw_kmod_host *host)
+		 size_t overlay_len, const struct rw_test_chan_rig *host)
 {
 	struct rw_test_boot opts = { .name = name, .cpus = cpus };
 	char ready[512];
 
 	make_overlay(overlay, overlay_len);
-	opts.overlay_dir = overlay;
 	if (host)
-		rw_kmod_host_boot_opts(host, &opts);
+		rw_test_chan_rig_boot_opts(host, GUEST_CID, &opts);
+	opts.overlay_dir = overlay;	/* this one, not the rig's */
 	rw_test_boot(&env, &opts, vm, ready, sizeof(ready));
 	assert_non_null(strstr(ready, "failed_rc=0"));
 }
 
-/* Run a guest command that must succeed; on failure show the console too. */
-static char *guest_run(struct rw_vm *vm, const char *cmd, int timeout_s)
-{
-	char err[512], *out = NULL, *serial;
-	int status = -1;
-
-	if (!rw_vm_exec(vm, cmd, timeout_s * 1000, &out, &status, err, sizeof(err)) &&
-	    status == 0)
-		return out;
-	serial = rw_vm_serial_tail(vm, 6000);
-	/* stderr, not print_error(): cmocka truncates long messages. */
-	fprintf(stderr, "guest command '%s' %s (status %d, qemu %s); output:\n%s\nconsole:\n%s\n",
-		cmd, out ? "failed" : err, status, rw_vm_exited(vm) ? "exited" : "running",
-		out ? out : "", serial ? serial : "");
-	free(serial);
-	free(out);
-	fail_msg("guest command failed");
-	return NULL;
-}
-
-static __attribute__((format(printf, 3, 4)))
-char *gsh(struct rw_vm *vm, int timeout_s, const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return guest_run(vm, cmd, timeout_s);
-}
-
 static void gsh_ok(struct rw_vm *vm, const char *cmd)
 {
-	free(guest_run(vm, cmd, 60));
+	free(rw_test_guest_sh(vm, cmd, 60));
 }
 
 static void load_ringwatch(struct rw_vm *vm)
@@ -175,7 +152,7 @@ static void load_ringwatch(struct rw_vm *vm)
  */
 static char *guest_reports(struct rw_vm *vm)
 {
-	return gsh(vm, 30, "cat /sys/kernel/security/ringwatch/events");
+	return rw_test_guest_shf(vm, 30, "cat /sys/kernel/security/ringwatch/events");
 }
 
 /* Value of " key=" in a report line (malloc'd), or NULL. */
@@ -265,7 +242,8 @@ static char *expect_report(struct rw_vm *vm, int timeout_s, const char *event,
 
 static long status_value(struct rw_vm *vm, const char *key)
 {
-	char *out = gsh(vm, 30, "grep '^%s=' /sys/kernel/security/ringwatch/status", key);
+	char *out = rw_test_guest_shf(vm, 30,
+				      "grep '^%s=' /sys/kernel/security/ringwatch/status", key);
 	long v = strtol(strchr(out, '=') + 1, NULL, 10);
 
 	free(out);
@@ -290,7 +268,8 @@ static void expect_consistent_counts(struct rw_vm *vm)
 	long live = 0, created = 0, freed = 0;
 
 	for (int i = 0; i < 20; i++) {
-		char *st = gsh(vm, 30, "echo; cat /sys/kernel/security/ringwatch/status");
+		char *st = rw_test_guest_shf(vm, 30,
+					     "echo; cat /sys/kernel/security/ringwatch/status");
 
 		live = text_value(st, "shadow_live");
 		created = text_value(st, "shadow_created");
@@ -321,8 +300,9 @@ static void trace_victim_opens(struct rw_vm *vm)
 /* Result of the last security_file_open() of @pid: its open of the secret. */
 static int victim_last_open(struct rw_vm *vm, int pid)
 {
-	char *out = gsh(vm, 30, "grep ' cred_victim-%d .* rwopen: ' /sys/kernel/tracing/trace "
-			"| tail -1", pid);
+	char *out = rw_test_guest_shf(vm, 30,
+		"grep ' cred_victim-%d .* rwopen: ' /sys/kernel/tracing/trace "
+		"| tail -1", pid);
 	char *ret = strstr(out, " ret=");
 	int r;
 
@@ -342,18 +322,18 @@ static int run_exploit(struct rw_vm *vm, const char *mode, char **out)
 	char *p;
 	int pid;
 
-	*out = gsh(vm, 120,
-		   "echo > /sys/kernel/tracing/trace\n"
-		   "rm -f /tmp/ready /tmp/go /tmp/victim.out\n"
-		   "/bin/cred_victim /tmp/ready /tmp/go /root/secret >/tmp/victim.out 2>&1 &\n"
-		   "v=$!\n"
-		   "i=0; while [ ! -s /tmp/ready ] && [ $i -lt 1000 ]; do sleep 0.05; i=$((i+1)); done\n"
-		   "grep -q 'Uid:.*1000' /proc/$v/status || echo victim-not-user\n"
-		   "insmod /lib/modules/rwtest_cred.ko pid=$v mode=%s || echo insmod-failed\n"
-		   "touch /tmp/go\n"
-		   "wait $v; echo \"victim_pid=$v status=$?\"\n"
-		   "cat /tmp/victim.out\n"
-		   "rmmod rwtest_cred\n", mode);
+	*out = rw_test_guest_shf(vm, 120,
+		"echo > /sys/kernel/tracing/trace\n"
+		"rm -f /tmp/ready /tmp/go /tmp/victim.out\n"
+		"/bin/cred_victim /tmp/ready /tmp/go /root/secret >/tmp/victim.out 2>&1 &\n"
+		"v=$!\n"
+		"i=0; while [ ! -s /tmp/ready ] && [ $i -lt 1000 ]; do sleep 0.05; i=$((i+1)); done\n"
+		"grep -q 'Uid:.*1000' /proc/$v/status || echo victim-not-user\n"
+		"insmod /lib/modules/rwtest_cred.ko pid=$v mode=%s || echo insmod-failed\n"
+		"touch /tmp/go\n"
+		"wait $v; echo \"victim_pid=$v status=$?\"\n"
+		"cat /tmp/victim.out\n"
+		"rmmod rwtest_cred\n", mode);
 	assert_null(strstr(*out, "insmod-failed"));
 	assert_null(strstr(*out, "victim-not-user"));
 	p = strstr(*out, "victim_pid=");
@@ -388,14 +368,14 @@ static void collect_creds(void *ctx, const struct rw_msg *m)
 	h->n++;
 }
 
-static void host_creds(const struct rw_kmod_host *host, struct host_creds *h)
+static void host_creds(const struct rw_test_chan_rig *host, struct host_creds *h)
 {
 	memset(h, 0, sizeof(*h));
-	rw_kmod_host_scan(host, collect_creds, h);
+	rw_test_chan_rig_scan(host, RW_COMP_KMOD, collect_creds, h, NULL);
 }
 
 /* Wait until the host has the CRED_VIOLATION of @pid; fails after timeout_s. */
-static struct rw_msg_cred_violation host_violation_of(const struct rw_kmod_host *host, int pid,
+static struct rw_msg_cred_violation host_violation_of(const struct rw_test_chan_rig *host, int pid,
 						      int timeout_s)
 {
 	struct host_creds h;
@@ -413,12 +393,12 @@ static struct rw_msg_cred_violation host_violation_of(const struct rw_kmod_host 
 }
 
 /* Everything the module numbered so far is on the host (the store is gap-free). */
-static void host_caught_up(struct rw_vm *vm, const struct rw_kmod_host *host)
+static void host_caught_up(struct rw_vm *vm, const struct rw_test_chan_rig *host)
 {
 	long next = status_value(vm, "chan_next_seq");
 
 	assert_true(next > 1);
-	rw_kmod_host_wait_seq(host, (uint64_t)next - 1, 60);
+	rw_test_chan_rig_wait_kmod_seq(host, (uint64_t)next - 1, 60);
 }
 
 static void expect_host_field(const struct rw_msg_cred_violation *c, unsigned int bit,
@@ -468,7 +448,7 @@ static void expect_host_action(const struct rw_msg_cred_violation *c)
 	       c->comm, rw_proto_cred_check_name(c->check), c->action, c->error, c->field_mask);
 }
 
-static void expect_killed_violation(struct rw_vm *vm, const struct rw_kmod_host *host,
+static void expect_killed_violation(struct rw_vm *vm, const struct rw_test_chan_rig *host,
 				    const char *mode, int is_swap)
 {
 	struct rw_msg_cred_violation c;
@@ -501,14 +481,14 @@ static void expect_killed_violation(struct rw_vm *vm, const struct rw_kmod_host 
 
 static void test_tampered_creds_killed(void **state)
 {
-	struct rw_kmod_host host;
+	struct rw_test_chan_rig host;
 	struct host_creds h;
 	char overlay[128], *out;
 	struct rw_vm vm;
 	int pid;
 
 	(void)state;
-	rw_kmod_host_start(&host, &env, "kcred-host", GUEST_CID);
+	host_start(&host);
 	boot(&vm, "kmod-tamper", 1, overlay, sizeof(overlay), &host);
 
 	/* Control: without ringwatch the simulated exploit works. */
@@ -532,7 +512,7 @@ static void test_tampered_creds_killed(void **state)
 	assert_int_equal(h.losses, 0);
 	assert_int_equal(h.versions, 1u << RW_PROTO_VERSION_MAX);
 	rw_vm_stop(&vm);
-	rw_kmod_host_stop(&host);
+	rw_test_chan_rig_stop(&host);
 	rw_test_rmtree(overlay);
 }
 
@@ -568,25 +548,25 @@ static void scan_counts(struct rw_vm *vm, long *tasks, long *live)
 static void test_legitimate_changes_and_fork_storm(void **state)
 {
 	long tasks0, live0, tasks1 = 0, live1 = 0, created0;
-	struct rw_kmod_host host;
+	struct rw_test_chan_rig host;
 	struct host_creds h;
 	char overlay[128], *out;
 	struct rw_vm vm;
 	const int runs = 200;
 
 	(void)state;
-	rw_kmod_host_start(&host, &env, "kcred-host", GUEST_CID);
+	host_start(&host);
 	boot(&vm, "kmod-legit", 2, overlay, sizeof(overlay), &host);
 	load_ringwatch(&vm);
 
-	out = gsh(&vm, 600, "/bin/cred_legit runas 1000 /bin/cred_legit suid-loop %d "
-		  "/bin/cred_legit_suid /root/secret", runs);
+	out = rw_test_guest_shf(&vm, 600, "/bin/cred_legit runas 1000 /bin/cred_legit suid-loop %d "
+				"/bin/cred_legit_suid /root/secret", runs);
 	expect_summary(out, "suid-loop", runs);
 	free(out);
-	out = gsh(&vm, 600, "/bin/cred_legit root-games %d /root/secret", runs);
+	out = rw_test_guest_shf(&vm, 600, "/bin/cred_legit root-games %d /root/secret", runs);
 	expect_summary(out, "root-games", runs);
 	free(out);
-	out = gsh(&vm, 600, "/bin/cred_legit su %d 1000", runs);
+	out = rw_test_guest_shf(&vm, 600, "/bin/cred_legit su %d 1000", runs);
 	expect_summary(out, "su", runs);
 	free(out);
 
@@ -594,7 +574,7 @@ static void test_legitimate_changes_and_fork_storm(void **state)
 	 * the module's local copy (scan reports, status): the wire has none. */
 	scan_counts(&vm, &tasks0, &live0);
 	created0 = status_value(&vm, "shadow_created");
-	out = gsh(&vm, 900, "/bin/cred_legit forkstorm 10000");
+	out = rw_test_guest_shf(&vm, 900, "/bin/cred_legit forkstorm 10000");
 	expect_summary(out, "forkstorm", 10000);
 	free(out);
 	assert_true(status_value(&vm, "shadow_created") - created0 >= 10000);
@@ -619,9 +599,9 @@ static void test_legitimate_changes_and_fork_storm(void **state)
 	assert_int_equal(h.losses, 0);
 	assert_int_equal(h.nomem, 0);
 	printf("  host: module stream stored up to seq %llu, no violation, no loss\n",
-	       (unsigned long long)rw_kmod_host_scan(&host, NULL, NULL));
+	       (unsigned long long)rw_test_chan_rig_scan(&host, RW_COMP_KMOD, NULL, NULL, NULL));
 	rw_vm_stop(&vm);
-	rw_kmod_host_stop(&host);
+	rw_test_chan_rig_stop(&host);
 	rw_test_rmtree(overlay);
 }
 
@@ -645,11 +625,12 @@ static void test_challenge(struct rw_vm *vm)
 	char *addr, *banner, *line, *digest, *out, want[65], va_needle[64];
 	const char *needles[3];
 
-	addr = gsh(vm, 30, "grep ' linux_banner$' /proc/kallsyms | cut -d' ' -f1");
+	addr = rw_test_guest_shf(vm, 30, "grep ' linux_banner$' /proc/kallsyms | cut -d' ' -f1");
 	addr[strcspn(addr, "\n")] = '\0';
-	banner = gsh(vm, 30, "cat /proc/version");
-	free(gsh(vm, 30, "echo challenge %s %s %zu > /sys/kernel/security/ringwatch/request",
-		 nonce_hex, addr, strlen(banner)));
+	banner = rw_test_guest_shf(vm, 30, "cat /proc/version");
+	free(rw_test_guest_shf(vm, 30,
+			       "echo challenge %s %s %zu > /sys/kernel/security/ringwatch/request",
+			       nonce_hex, addr, strlen(banner)));
 	snprintf(va_needle, sizeof(va_needle), " va=0x%llx ", strtoull(addr, NULL, 16));
 	needles[0] = va_needle;
 	needles[1] = " result=ok";
@@ -671,14 +652,15 @@ static void test_challenge(struct rw_vm *vm)
 		   " ffff800000000000 4096 > /sys/kernel/security/ringwatch/request");
 	needles[0] = " va=0xffff800000000000 ";
 	free(expect_report(vm, 10, "challenge_answer", needles));
-	free(gsh(vm, 30, "echo challenge %s %s 999999999999 > "
-		 "/sys/kernel/security/ringwatch/request", nonce_hex, addr));
+	free(rw_test_guest_shf(vm, 30, "echo challenge %s %s 999999999999 > "
+			       "/sys/kernel/security/ringwatch/request", nonce_hex, addr));
 	needles[0] = " len=999999999999 ";
 	needles[1] = " result=error err=-7";
 	free(expect_report(vm, 10, "challenge_answer", needles));
 	/* Malformed requests are rejected outright. */
-	out = gsh(vm, 30, "echo challenge zz 1 1 > /sys/kernel/security/ringwatch/request; "
-		  "echo rc=$?");
+	out = rw_test_guest_shf(vm, 30,
+				"echo challenge zz 1 1 > /sys/kernel/security/ringwatch/request; "
+				"echo rc=$?");
 	assert_null(strstr(out, "rc=0"));
 	free(out);
 	free(addr);
@@ -703,7 +685,7 @@ static void test_self_protection(void **state)
 	base = report_value(line, "base");
 	text_end = report_value(line, "text_end");
 	end = report_value(line, "end");
-	out = gsh(&vm, 30, "cat /sys/module/ringwatch/sections/.text");
+	out = rw_test_guest_shf(&vm, 30, "cat /sys/module/ringwatch/sections/.text");
 	text = strtoull(out, NULL, 16);
 	assert_true(text >= strtoull(base, NULL, 16) && text < strtoull(text_end, NULL, 16));
 	assert_true(strtoull(end, NULL, 16) > strtoull(text_end, NULL, 16));
@@ -714,8 +696,9 @@ static void test_self_protection(void **state)
 	free(line);
 
 	/* Armed: rmmod (also forced) fails, each attempt is reported. */
-	out = gsh(&vm, 30, "rmmod ringwatch; echo rc=$?; rmmod -f ringwatch; echo rc=$?; "
-		  "grep -c '^ringwatch ' /proc/modules");
+	out = rw_test_guest_shf(&vm, 30,
+				"rmmod ringwatch; echo rc=$?; rmmod -f ringwatch; echo rc=$?; "
+				"grep -c '^ringwatch ' /proc/modules");
 	assert_null(strstr(out, "rc=0"));
 	assert_non_null(strstr(out, "\n1\n"));
 	free(out);
@@ -732,8 +715,9 @@ static void test_self_protection(void **state)
 	test_challenge(&vm);
 
 	/* A wrong token is refused and reported; the right one disarms. */
-	out = gsh(&vm, 30, "echo wrong-token-123 > /sys/kernel/security/ringwatch/disarm; "
-		  "echo rc=$?");
+	out = rw_test_guest_shf(&vm, 30,
+				"echo wrong-token-123 > /sys/kernel/security/ringwatch/disarm; "
+				"echo rc=$?");
 	assert_null(strstr(out, "rc=0"));
 	free(out);
 	free(expect_report(&vm, 5, "disarm_refused", NULL));
@@ -768,7 +752,7 @@ static unsigned long long report_hex(const char *line, const char *key)
 
 static unsigned long long ksym(struct rw_vm *vm, const char *name)
 {
-	char *out = gsh(vm, 30, "grep ' %s$' /proc/kallsyms | head -1", name);
+	char *out = rw_test_guest_shf(vm, 30, "grep ' %s$' /proc/kallsyms | head -1", name);
 	unsigned long long a = strtoull(out, NULL, 16);
 
 	free(out);

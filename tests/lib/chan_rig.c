@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "host/channel_store.h"
+
 void rw_test_build_payloads(const struct rw_test_env *env)
 {
 	char cmd[2048];
@@ -77,8 +79,11 @@ pid_t rw_test_chan_rig_start_service(const struct rw_test_chan_rig *r,
 		child_defaults(r->svc_log);
 		_exit(rw_test_chan_service_run(&opts));
 	}
-	for (int i = 0; i < 100 && access(r->chan_sock, F_OK) != 0; i++)
+	for (int i = 0; i < 250 && access(r->chan_sock, F_OK) != 0; i++)
 		usleep(20000);
+	if (access(r->chan_sock, F_OK) != 0)
+		fail_msg("the channel service did not create %s (log %s)", r->chan_sock,
+			 r->svc_log);
 	return pid;
 }
 
@@ -117,6 +122,17 @@ void rw_test_chan_rig_boot_opts(const struct rw_test_chan_rig *r, unsigned int c
 	opts->guest_cid = cid;
 }
 
+void rw_test_chan_rig_stop(struct rw_test_chan_rig *r)
+{
+	rw_test_kill_wait(r->vsockd, SIGTERM);
+	r->vsockd = 0;
+	rw_test_kill_wait(r->svc, SIGTERM);
+	r->svc = 0;
+	if (r->dir[0])
+		rw_test_rmtree(r->dir);
+	r->dir[0] = '\0';
+}
+
 void rw_test_chan_rig_store_log(const struct rw_test_chan_rig *r, char *out, size_t len)
 {
 	DIR *d = opendir(r->store);
@@ -137,6 +153,73 @@ void rw_test_chan_rig_store_log(const struct rw_test_chan_rig *r, char *out, siz
 	closedir(d);
 	if (n > 1)
 		fail_msg("%d stream logs in %s, expected one", n, r->store);
+}
+
+struct stream_scan {
+	rw_test_frame_fn fn;
+	void *ctx;
+	uint8_t component;
+	uint64_t expect;	/* next seq expected */
+	char why[256];
+};
+
+static int stream_scan_record(void *ctx, uint64_t seq, const uint8_t *frame, size_t len)
+{
+	struct stream_scan *s = ctx;
+	struct rw_msg m;
+
+	if (seq != s->expect) {
+		snprintf(s->why, sizeof(s->why), "record seq %llu where %llu was expected",
+			 (unsigned long long)seq, (unsigned long long)s->expect);
+		return 1;
+	}
+	if (rw_proto_decode(frame, len, &m) != 0 || m.hdr.seq != seq ||
+	    m.hdr.component != s->component) {
+		snprintf(s->why, sizeof(s->why),
+			 "record %llu does not decode as a frame of component %u with that seq",
+			 (unsigned long long)seq, s->component);
+		return 1;
+	}
+	s->expect++;
+	if (s->fn)
+		s->fn(s->ctx, &m);
+	return 0;
+}
+
+uint64_t rw_test_chan_rig_scan(const struct rw_test_chan_rig *r, uint8_t component,
+			       rw_test_frame_fn fn, void *ctx, bool *torn)
+{
+	struct stream_scan s = { .fn = fn, .ctx = ctx, .component = component, .expect = 1 };
+	char path[512];
+	bool cut = false;
+
+	rw_test_chan_rig_store_log(r, path, sizeof(path));
+	if (torn)
+		*torn = false;
+	if (!path[0])
+		return 0;
+	rw_ch_file_store_scan(path, stream_scan_record, &s, &cut);
+	if (s.why[0])
+		fail_msg("store %s: %s", path, s.why);
+	if (torn)
+		*torn = cut;
+	return s.expect - 1;
+}
+
+void rw_test_chan_rig_wait_kmod_seq(const struct rw_test_chan_rig *r, uint64_t seq,
+				    int timeout_s)
+{
+	uint64_t have = 0;
+
+	for (int i = 0; i <= timeout_s * 10; i++) {
+		have = rw_test_chan_rig_scan(r, RW_COMP_KMOD, NULL, NULL, NULL);
+		if (have >= seq)
+			return;
+		usleep(100000);
+	}
+	fail_msg("the host stored the module's stream up to seq %llu, not %llu, in %d s "
+		 "(service log %s)", (unsigned long long)have, (unsigned long long)seq, timeout_s,
+		 r->svc_log);
 }
 
 void rw_test_kill_wait(pid_t pid, int sig)

@@ -124,19 +124,35 @@ void rw_test_boot(const struct rw_test_env *env, const struct rw_test_boot *opts
 
 char *rw_test_guest_sh(struct rw_vm *vm, const char *command, int timeout_s)
 {
-	char err[512];
-	char *out = NULL;
+	char err[512], *out = NULL, *serial;
 	int status = -1;
 
-	if (rw_vm_exec(vm, command, timeout_s * 1000, &out, &status, err, sizeof(err)))
-		fail_msg("guest command '%s': %s", command, err);
-	if (status != 0) {
-		print_error("guest command '%s' exited %d; output:\n%s\n", command, status,
-			    out ? out : "");
-		free(out);
-		fail_msg("guest command failed");
-	}
-	return out;
+	if (!rw_vm_exec(vm, command, timeout_s * 1000, &out, &status, err, sizeof(err)) &&
+	    status == 0)
+		return out;
+	serial = rw_vm_serial_tail(vm, 6000);
+	/* stderr, not print_error(): cmocka truncates long messages. */
+	fprintf(stderr, "guest command '%s' %s (status %d, qemu %s); output:\n%s\nconsole:\n%s\n",
+		command, out ? "failed" : err, status, rw_vm_exited(vm) ? "exited" : "running",
+		out ? out : "", serial ? serial : "");
+	free(serial);
+	free(out);
+	fail_msg("guest command failed");
+	return NULL;
+}
+
+char *rw_test_guest_shf(struct rw_vm *vm, int timeout_s, const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		fail_msg("guest command too long: %.200s...", cmd);
+	return rw_test_guest_sh(vm, cmd, timeout_s);
 }
 
 void rw_test_mkdtemp(char *out, size_t outlen, const char *tag)

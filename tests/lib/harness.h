@@ -51,8 +51,15 @@ struct rw_test_boot {
 void rw_test_boot(const struct rw_test_env *env, const struct rw_test_boot *opts,
 		  struct rw_vm *vm, char *ready_line, size_t ready_len);
 
-/* Run a guest shell command; fails the test unless it exits 0.  Returns output (free it). */
+/*
+ * Run a guest shell command; fails the test unless it exits 0 (printing the
+ * command's output and the console tail).  Returns the output (free it).
+ */
 char *rw_test_guest_sh(struct rw_vm *vm, const char *command, int timeout_s);
+
+/* rw_test_guest_sh() of a printf-formatted command (up to 4 KiB). */
+char *rw_test_guest_shf(struct rw_vm *vm, int timeout_s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Make an empty temporary directory (under /tmp); fails the test on error. */
 void rw_test_mkdtemp(char *out, size_t outlen, const char *tag);
