@@ -537,7 +537,11 @@ static long long store_bytes(void)
 	return total;
 }
 
-/* c3's effective interval in ms over @secs seconds (wall time / passes done). */
+/*
+ * c3's effective interval in ms over @secs seconds (wall time / passes done).
+ * A pass starts no sooner than one interval after the previous one started,
+ * so a mean near the interval also leaves no room for a long single stall.
+ */
 static double interval_over(const char *vm, int secs, uint64_t *passes)
 {
 	double t0 = now_s(), t1;
