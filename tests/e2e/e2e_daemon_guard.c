@@ -137,18 +137,9 @@ static json_t *msr_status(void)
 /* The module's guard-events of @kind (new reference, array). */
 static json_t *guard_events(const char *kind)
 {
-	char *out;
-	json_error_t jerr;
-	json_t *all, *res = json_array(), *e;
+	json_t *all = rw_test_vm_events(&rwd, VM), *res = json_array(), *e;
 	size_t i;
-	int rc = rw_test_ringwatch(&rwd, &out, "events %s --json --limit 100000", VM);
 
-	if (rc != 0 && rc != 1)
-		fail_msg("ringwatch events %s: exit %d:\n%s", VM, rc, out);
-	all = json_loads(out, 0, &jerr);
-	if (!json_is_array(all))
-		fail_msg("ringwatch events %s: not a JSON array (%s):\n%.2000s", VM, jerr.text, out);
-	free(out);
 	json_array_foreach(all, i, e) {
 		json_t *d = json_object_get(e, "detail");
 
@@ -324,27 +315,10 @@ static void make_agent_overlay(char *out, size_t outlen)
 	rw_test_write_file(out, "etc/ringwatch/rc.d/60-rwattack", agent_attack_script, 0755);
 }
 
-/* `ringwatch events VM --json` (new reference, array). */
-static json_t *vm_events(const char *vm)
-{
-	char *out;
-	json_error_t jerr;
-	json_t *all;
-	int rc = rw_test_ringwatch(&rwd, &out, "events %s --json --limit 100000", vm);
-
-	if (rc != 0 && rc != 1)
-		fail_msg("ringwatch events %s: exit %d:\n%s", vm, rc, out);
-	all = json_loads(out, 0, &jerr);
-	if (!json_is_array(all))
-		fail_msg("ringwatch events %s: not a JSON array (%s):\n%.2000s", vm, jerr.text, out);
-	free(out);
-	return all;
-}
-
 /* The module's guard-events of @kind on @vm (new reference, array). */
 static json_t *kmod_events_of(const char *vm, const char *kind)
 {
-	json_t *all = vm_events(vm), *res = json_array(), *e;
+	json_t *all = rw_test_vm_events(&rwd, vm), *res = json_array(), *e;
 	size_t i;
 
 	json_array_foreach(all, i, e) {
@@ -397,7 +371,7 @@ static long long detail_num(json_t *e, const char *key)
  * them ({"agent":"kmod","state":...}), in order, space-separated. */
 static char *agent_kmod_states(const char *vm)
 {
-	json_t *all = vm_events(vm), *e;
+	json_t *all = rw_test_vm_events(&rwd, vm), *e;
 	size_t i, len = 0;
 	char *out = calloc(1, 4096);
 
@@ -420,7 +394,7 @@ static char *agent_kmod_states(const char *vm)
 /* Agent reports (lsm-event, source agent) whose report.event is @name. */
 static size_t agent_guard_reports(const char *vm, const char *name)
 {
-	json_t *all = vm_events(vm), *e;
+	json_t *all = rw_test_vm_events(&rwd, vm), *e;
 	size_t i, n = 0;
 
 	json_array_foreach(all, i, e) {

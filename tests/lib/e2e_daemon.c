@@ -151,6 +151,19 @@ json_t *rw_test_ringwatch_json(const struct rw_test_daemon *d, int want_rc, cons
 	return o;
 }
 
+json_t *rw_test_vm_events(const struct rw_test_daemon *d, const char *vm)
+{
+	json_t *all = rw_test_ringwatch_json(d, -1, "events %s --json --limit 100000", vm);
+
+	if (!json_is_array(all)) {
+		char *text = json_dumps(all, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		fail_msg("ringwatch events %s --json: not a JSON array: %.2000s", vm,
+			 text ? text : "?");
+	}
+	return all;
+}
+
 json_t *rw_test_list_vm(json_t *list, const char *name)
 {
 	size_t i;

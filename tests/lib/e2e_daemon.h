@@ -58,6 +58,13 @@ int rw_test_ringwatch(const struct rw_test_daemon *d, char **out, const char *fm
 json_t *rw_test_ringwatch_json(const struct rw_test_daemon *d, int want_rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Every stored event of VM @vm: `ringwatch events VM --json --limit 100000`,
+ * which must exit 0 (or 1: an alert is open on the VM) with a JSON array;
+ * fails the test otherwise.  Returns the array (json_decref it).
+ */
+json_t *rw_test_vm_events(const struct rw_test_daemon *d, const char *vm);
+
 /* The entry named @name in `ringwatch list --json` output @list (borrowed), or NULL. */
 json_t *rw_test_list_vm(json_t *list, const char *name);
 
