@@ -134,10 +134,10 @@ static json_t *msr_status(void)
 	return check_status("msr");
 }
 
-/* The module's guard-events of @kind (new reference, array). */
-static json_t *guard_events(const char *kind)
+/* The module's guard-events of @kind on @vm (new reference, array). */
+static json_t *kmod_events_of(const char *vm, const char *kind)
 {
-	json_t *all = rw_test_vm_events(&rwd, VM), *res = json_array(), *e;
+	json_t *all = rw_test_vm_events(&rwd, vm), *res = json_array(), *e;
 	size_t i;
 
 	json_array_foreach(all, i, e) {
@@ -180,13 +180,13 @@ static void test_msr_from_guest_and_unload_attempt(void **state)
 	assert_non_null(strstr(str(msr, "summary"), "2 of 2 vCPUs"));
 	json_decref(msr);
 
-	evs = guard_events("loaded");
+	evs = kmod_events_of(VM, "loaded");
 	assert_true(json_array_size(evs) >= 1);
 	json_decref(evs);
 
 	/* rmmod some time after boot: refused, and the host hears of it. */
 	for (waited = 0; waited < RMMOD_DELAY_S + 90; waited++) {
-		evs = guard_events("unload_attempt");
+		evs = kmod_events_of(VM, "unload_attempt");
 		if (json_array_size(evs))
 			break;
 		json_decref(evs);
@@ -313,23 +313,6 @@ static void make_agent_overlay(char *out, size_t outlen)
 			   "# e2e_daemon_guard: the attacker's test module may load\n"
 			   "module-allow rwtest_guard *\n", 0644);
 	rw_test_write_file(out, "etc/ringwatch/rc.d/60-rwattack", agent_attack_script, 0755);
-}
-
-/* The module's guard-events of @kind on @vm (new reference, array). */
-static json_t *kmod_events_of(const char *vm, const char *kind)
-{
-	json_t *all = rw_test_vm_events(&rwd, vm), *res = json_array(), *e;
-	size_t i;
-
-	json_array_foreach(all, i, e) {
-		json_t *d = json_object_get(e, "detail");
-
-		if (!strcmp(str(e, "check"), "guard-event") && !strcmp(str(e, "source"), "kmod") &&
-		    !strcmp(str(d, "kind"), kind))
-			json_array_append(res, e);
-	}
-	json_decref(all);
-	return res;
 }
 
 /* Wait up to @timeout_s for @n guard-events of @kind; returns them. */
