@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "host/cli.h"
+#include "host/json_line.h"
 
 /* Longest response accepted (events can be long). */
 #define CTL_MAX_LINE (64u << 20)
@@ -58,36 +59,6 @@ void rw_ctl_close(struct rw_ctl *c)
 	close(c->fd);
 	free(c->buf);
 	free(c);
-}
-
-static int send_line(struct rw_ctl *c, json_t *req)
-{
-	char *text = json_dumps(req, JSON_COMPACT), *line;
-	size_t n, off = 0;
-
-	if (!text)
-		return -1;
-	n = strlen(text);
-	line = realloc(text, n + 2);
-	if (!line) {
-		free(text);
-		return -1;
-	}
-	line[n++] = '\n';
-	line[n] = '\0';
-	while (off < n) {
-		ssize_t w = send(c->fd, line + off, n - off, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			free(line);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	free(line);
-	return 0;
 }
 
 /* Read one line; returns it malloc'd, or NULL (EOF, timeout, error: *why set). */
@@ -157,7 +128,7 @@ json_t *rw_ctl_call(struct rw_ctl *c, json_t *req, int timeout_ms)
 {
 	const char *why = NULL;
 	char *line;
-	int rc = send_line(c, req);
+	int rc = rw_json_line_send(c->fd, req);
 
 	json_decref(req);
 	if (rc) {

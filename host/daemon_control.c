@@ -16,6 +16,7 @@
 
 #include "host/daemon.h"
 #include "host/daemon_channel.h"
+#include "host/json_line.h"
 
 #define CLIENT_IDLE_TIMEOUT_MS (10 * 60 * 1000)
 #define SEND_TIMEOUT_S 10
@@ -381,38 +382,6 @@ json_t *rw_control_handle(struct rw_daemon *d, json_t *req)
 
 /* --- connection handling ------------------------------------------------------- */
 
-static int send_json(int fd, json_t *o)
-{
-	char *text = json_dumps(o, JSON_COMPACT);
-	char *line;
-	size_t n, off = 0;
-	int rc = 0;
-
-	if (!text)
-		return -1;
-	n = strlen(text);
-	line = realloc(text, n + 2);
-	if (!line) {
-		free(text);
-		return -1;
-	}
-	line[n++] = '\n';
-	line[n] = '\0';
-	while (off < n) {
-		ssize_t w = send(fd, line + off, n - off, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = -1;
-			break;
-		}
-		off += (size_t)w;
-	}
-	free(line);
-	return rc;
-}
-
 /* Read one request line (bounded size, idle timeout).  NULL at EOF/error/stop. */
 static char *read_request(struct rw_control *c, int fd, char *buf, size_t *len)
 {
@@ -487,7 +456,7 @@ static void follow_events(struct rw_control *c, int fd, json_t *req, json_t *fir
 			json_t *line = json_pack("{s:O}", "event", ev);
 
 			after = json_integer_value(json_object_get(ev, "id"));
-			if (send_json(fd, line)) {
+			if (rw_json_line_send(fd, line)) {
 				json_decref(line);
 				json_decref(batch);
 				return;
@@ -513,7 +482,7 @@ static void serve_client(struct rw_control *c, int fd)
 
 		resp = req ? rw_control_handle(c->d, req) :
 			error_reply(-RW_DERR_BAD_REQUEST, "request is not valid JSON");
-		if (send_json(fd, resp) == 0 && req && json_is_true(json_object_get(resp, "ok")) &&
+		if (rw_json_line_send(fd, resp) == 0 && req && json_is_true(json_object_get(resp, "ok")) &&
 		    !strcmp(json_string_value(json_object_get(req, "cmd")), "events") &&
 		    json_is_true(json_object_get(req, "follow"))) {
 			follow_events(c, fd, req, resp);
@@ -569,7 +538,7 @@ static void accept_one(struct rw_control *c)
 		pthread_mutex_unlock(&c->lock);
 		json_t *busy = error_reply(-RW_DERR_BUSY, "too many control clients");
 
-		send_json(fd, busy);
+		rw_json_line_send(fd, busy);
 		json_decref(busy);
 		close(fd);
 		return;
